@@ -1,0 +1,53 @@
+# Gatewatch developer entry points. Every target sets itself up: a fresh machine needs
+# only python3 (>= 3.11). Dependencies are pinned in constraints.txt.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= .demo
+
+.PHONY: help venv demo test check lint typecheck pytest bench clean lock
+
+help:
+	@echo "make demo   simulate API traffic, ingest it into embedded ClickHouse (chDB), print a forensic query"
+	@echo "make test   create the venv, install pinned dependencies, run ruff, mypy and the pytest suite"
+	@echo "make bench  run the benchmarks under bench/ and print figures"
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m gatewatch.demo --dir $(DEMO_DIR)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest
+
+check: lint typecheck pytest
+
+test: check
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+# Re-resolve the pins from pyproject.toml's ranges (run deliberately, review the diff).
+lock:
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
+	.lockenv/bin/pip install --quiet -e '.[dev]'
+	.lockenv/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+	rm -rf .lockenv
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+from gatewatch.cli.main import main
+
+raise SystemExit(main())

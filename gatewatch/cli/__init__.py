@@ -1,0 +1,1 @@
+"""The ``gatewatch`` command line."""

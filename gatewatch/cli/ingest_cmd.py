@@ -1,0 +1,160 @@
+"""``gatewatch ingest``: read a log file or stdin into the store."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
+
+from gatewatch.cli.common import settings_from
+from gatewatch.cli.progress import ProgressLine
+from gatewatch.event import DeadLetter, Event
+from gatewatch.store.writer import BatchWriter
+from gatewatch.wiring import build_pipeline, open_store
+from ingest.parsers import FORMATS, MAPPING_PREFIX
+from ingest.sources.base import Record
+from ingest.sources.file import follow_file, read_file
+from ingest.sources.stream import read_stream
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "ingest",
+        help="read a log file or stdin into the store",
+        description=(
+            "Parse every line of a log file (or stdin) into Events and store them. A line "
+            "that cannot be parsed is stored in dead_letters with the reason; none is "
+            "dropped. Replaying the same file again stores nothing twice."
+        ),
+    )
+    parser.add_argument("-i", "--input", required=True, metavar="FILE", help="log file, or - for stdin")
+    parser.add_argument(
+        "-f",
+        "--format",
+        metavar="FORMAT",
+        help=f"log format: {', '.join(FORMATS)} or {MAPPING_PREFIX}NAME (default: from config, auto)",
+    )
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep reading as the file grows, like tail -F (survives rotation); stop with Ctrl-C or SIGTERM",
+    )
+    parser.add_argument(
+        "--from-end", action="store_true", help="with --follow: start at the end of the file"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress line even on a terminal")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    fmt = args.format or settings.ingest.format
+    pipeline = build_pipeline(settings, fmt)
+    store = open_store(settings)
+    writer = BatchWriter(
+        store, max_rows=settings.storage.batch_max_rows, max_seconds=settings.storage.batch_max_seconds
+    )
+    stop = threading.Event()
+    previous = _stop_on_signals(stop)
+    max_line = settings.ingest.max_line_bytes
+    show_progress = not args.no_progress and sys.stderr.isatty()
+    progress = ProgressLine(sys.stderr) if show_progress else None
+    started = time.monotonic()
+    sink: BatchWriter | _LockedWriter = writer
+    ticker: threading.Thread | None = None
+    try:
+        records: Iterator[Record]
+        if args.input == "-":
+            records = read_stream(sys.stdin.buffer, source="stdin", max_line_bytes=max_line)
+        elif args.follow:
+            sink = _LockedWriter(writer)
+            ticker = threading.Thread(target=sink.tick_until, args=(stop,), daemon=True)
+            ticker.start()
+            records = follow_file(
+                args.input, max_line_bytes=max_line, stop=stop, from_start=not args.from_end
+            )
+        else:
+            records = read_file(
+                args.input,
+                max_line_bytes=max_line,
+                on_progress=(lambda done, total: progress.update(done, total, pipeline.stats.lines))
+                if progress
+                else None,
+            )
+        pipeline.run(_until(records, stop), sink)
+    finally:
+        if ticker is not None:
+            stop.set()
+            ticker.join(timeout=5)
+        writer.flush()
+        _restore_signals(previous)
+        if progress:
+            progress.clear()
+    stats = pipeline.stats
+    elapsed = max(time.monotonic() - started, 1e-9)
+    print(
+        f"ingested {stats.lines} lines from {args.input}: {stats.events} events, "
+        f"{stats.dead_letters} dead letters in {elapsed:.1f} s ({stats.lines / elapsed:,.0f} lines/s)"
+    )
+    if stats.reasons:
+        top = sorted(stats.reasons.items(), key=lambda item: -item[1])[:5]
+        print("dead-letter reasons: " + "; ".join(f"{reason} ({n})" for reason, n in top))
+    print(f"stored in {store.dsn.split('?')[0]} database {store.database}")
+    store.close()
+    return 0
+
+
+def _until(records: Iterator[Record], stop: threading.Event) -> Iterator[Record]:
+    for record in records:
+        yield record
+        if stop.is_set():
+            return
+
+
+class _LockedWriter:
+    """Serialises the pipeline's adds with a timer's idle flushes (follow mode only)."""
+
+    def __init__(self, writer: BatchWriter) -> None:
+        self.writer = writer
+        self.lock = threading.Lock()
+
+    def add_event(self, event: Event) -> None:
+        with self.lock:
+            self.writer.add_event(event)
+
+    def add_dead_letter(self, dead: DeadLetter) -> None:
+        with self.lock:
+            self.writer.add_dead_letter(dead)
+
+    def tick_until(self, stop: threading.Event) -> None:
+        interval = min(self.writer.max_seconds, 1.0)
+        while not stop.wait(interval):
+            with self.lock:
+                self.writer.tick()
+
+
+_Handler = Any
+
+
+def _stop_on_signals(stop: threading.Event) -> dict[int, _Handler]:
+    """SIGTERM and SIGINT stop reading; what was read is flushed before exit."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, handler)
+    return previous
+
+
+def _restore_signals(previous: dict[int, _Handler]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)

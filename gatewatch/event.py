@@ -1,0 +1,63 @@
+"""The canonical Event: one API request, normalised once at the ingest boundary.
+
+Detectors, storage and the dashboard only ever see this shape; no stage downstream of
+ingest knows which gateway wrote the log line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One request as Gatewatch understands it.
+
+    ``ts`` is event time in epoch seconds (UTC, millisecond precision or better).
+    ``source`` and ``position`` say where the line came from (file and line number,
+    topic/partition and offset); together they identify the event, so a replay of the
+    same input stores nothing twice. ``request_id`` is the gateway's id when it logged
+    one, else derived from source and position.
+    Secrets never reach an Event in clear: ``api_key``, credential query parameters and
+    sensitive headers hold ``fp:`` fingerprints (see ``ingest.normalise.secrets``).
+    """
+
+    request_id: str
+    ts: float
+    client_ip: str
+    method: str
+    path: str
+    route: str
+    status: int
+    scheme: str = ""
+    host: str = ""
+    query: str = ""
+    latency_ms: float = 0.0
+    request_bytes: int = 0
+    response_bytes: int = 0
+    user_agent: str = ""
+    user: str = ""
+    api_key: str = ""
+    tls_version: str = ""
+    body: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    source: str = ""
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A line that could not become an Event, kept with the reason (never dropped).
+
+    ``raw`` is already masked and holds at most the configured number of bytes;
+    ``raw_size`` is the size of the original line.
+    """
+
+    source: str
+    position: int
+    format: str
+    reason: str
+    raw: str
+    raw_size: int
+    received_ts: float

@@ -1,0 +1,292 @@
+"""Gatewatch's settings: one TOML file plus ``GATEWATCH_*`` environment overrides.
+
+Built once at the entry point (``load_settings``) and passed down; nothing imports a
+global. Every section forbids unknown keys, so a typo stops start-up with the file, the
+key and the reason instead of being silently ignored. Secrets are ``SecretStr``.
+
+Environment overrides use ``__`` between levels, e.g.
+``GATEWATCH_STORAGE__DSN=http://clickhouse:8123`` or ``GATEWATCH_INGEST__FORMAT=kong``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from gatewatch.errors import ConfigError
+
+ENV_PREFIX = "GATEWATCH_"
+CONFIG_ENV = "GATEWATCH_CONFIG"
+
+EVENT_FIELDS = (
+    "request_id",
+    "ts",
+    "client_ip",
+    "forwarded_for",
+    "method",
+    "scheme",
+    "host",
+    "path",
+    "query",
+    "status",
+    "latency_ms",
+    "request_bytes",
+    "response_bytes",
+    "user_agent",
+    "user",
+    "api_key",
+    "api_key_id",
+    "authorization",
+    "tls_version",
+    "body",
+    "headers",
+)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldMapping(Section):
+    """A user-declared mapping from an application's JSON log to Event fields.
+
+    Each key is an Event field; each value is a dotted path into the log object, e.g.
+    ``client_ip = "http.client.address"``.
+    """
+
+    fields: dict[str, str]
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(EVENT_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"unknown Event field(s) {', '.join(unknown)}; known: {', '.join(EVENT_FIELDS)}"
+            )
+        for name in ("ts", "path", "status"):
+            if name not in value:
+                raise ValueError(f"a mapping must say where {name!r} is")
+        if "client_ip" not in value and "forwarded_for" not in value:
+            raise ValueError("a mapping must say where 'client_ip' (or 'forwarded_for') is")
+        for name, path in value.items():
+            if not path or any(not part for part in path.split(".")):
+                raise ValueError(f"{name}: {path!r} is not a dotted path")
+        return value
+
+
+class RouteSettings(Section):
+    """Online route-template learning (``/users/8812`` -> ``/users/{id}``)."""
+
+    openapi: Path | None = None
+    max_templates: Annotated[int, Field(gt=0)] = 10_000
+    collapse_after: Annotated[int, Field(ge=2)] = 50
+    cache_size: Annotated[int, Field(gt=0)] = 100_000
+
+
+class IngestSettings(Section):
+    format: str = "auto"
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="CIDRs whose X-Forwarded-For / Forwarded claims are believed",
+    )
+    fingerprint_salt: SecretStr | None = Field(
+        default=None,
+        description="salt for secret fingerprints; generated and kept in data_dir when unset",
+    )
+    sensitive_query_params: list[str] = Field(
+        default_factory=lambda: [
+            "api_key",
+            "apikey",
+            "api-key",
+            "key",
+            "token",
+            "access_token",
+            "refresh_token",
+            "id_token",
+            "auth",
+            "password",
+            "passwd",
+            "pwd",
+            "secret",
+            "client_secret",
+            "signature",
+            "sig",
+            "session",
+            "sessionid",
+            "code",
+            "x-amz-signature",
+            "x-amz-security-token",
+        ]
+    )
+    sensitive_headers: list[str] = Field(
+        default_factory=lambda: [
+            "authorization",
+            "proxy-authorization",
+            "cookie",
+            "set-cookie",
+            "x-api-key",
+            "api-key",
+            "apikey",
+            "x-auth-token",
+            "x-access-token",
+            "x-csrf-token",
+            "x-amz-security-token",
+        ]
+    )
+    max_line_bytes: Annotated[int, Field(gt=0)] = 1_048_576
+    max_body_bytes: Annotated[int, Field(ge=0)] = 4096
+    max_future_skew_s: Annotated[float, Field(ge=0)] = 86_400.0
+    min_ts: Annotated[float, Field(ge=0)] = 946_684_800.0  # 2000-01-01T00:00:00Z
+    routes: RouteSettings = RouteSettings()
+    mappings: dict[str, FieldMapping] = Field(default_factory=dict)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an IP network (CIDR)") from None
+        return value
+
+    @field_validator("sensitive_query_params", "sensitive_headers")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [v.lower() for v in value]
+
+    @model_validator(mode="after")
+    def _format_known(self) -> IngestSettings:
+        from ingest.parsers import FORMATS  # noqa: PLC0415 - keeps settings importable alone
+
+        if self.format not in FORMATS and self.format.removeprefix("mapping:") not in self.mappings:
+            known = ", ".join([*FORMATS, *(f"mapping:{m}" for m in self.mappings)])
+            raise ValueError(f"format: unknown log format {self.format!r}; known: {known}")
+        return self
+
+
+class StorageSettings(Section):
+    dsn: str = Field(
+        default="",
+        description="chdb:///path (embedded, the default under data_dir) or http(s)://host:port",
+    )
+    database: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")] = "gatewatch"
+    username: str = "default"
+    password: SecretStr = SecretStr("")
+    retention_days: Annotated[int, Field(gt=0, le=3650)] = 90
+    dead_letter_retention_days: Annotated[int, Field(gt=0, le=3650)] = 30
+    batch_max_rows: Annotated[int, Field(gt=0, le=1_000_000)] = 50_000
+    batch_max_seconds: Annotated[float, Field(gt=0, le=300)] = 1.0
+    dead_letter_max_bytes: Annotated[int, Field(gt=0)] = 1_048_576
+
+    @field_validator("dsn")
+    @classmethod
+    def _dsn_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("chdb://", "http://", "https://")):
+            raise ValueError("must start with chdb://, http:// or https://")
+        return value
+
+
+class LoggingSettings(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class Settings(BaseSettings):
+    """Everything configurable, validated at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    data_dir: Path = Path(".gatewatch")
+    ingest: IngestSettings = IngestSettings()
+    storage: StorageSettings = StorageSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @property
+    def storage_dsn(self) -> str:
+        """The configured DSN, or the embedded chDB store under ``data_dir``."""
+        return self.storage.dsn or f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's contents arrive as init arguments (see ``load_settings``); the
+        # environment overrides them, so a deployment can change one key without
+        # editing the file.
+        return (env_settings, init_settings)
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Read and validate the settings; raise ``ConfigError`` naming file, key and reason.
+
+    ``path`` defaults to ``$GATEWATCH_CONFIG``; without either, the embedded defaults
+    apply (plus environment overrides).
+    """
+    env_path = os.environ.get(CONFIG_ENV)
+    chosen = Path(path) if path is not None else (Path(env_path) if env_path else None)
+    label = str(chosen) if chosen is not None else "settings"
+    values: dict[str, Any] = {}
+    if chosen is not None:
+        if not chosen.is_file():
+            raise ConfigError(label, [("", "file not found")])
+        try:
+            with chosen.open("rb") as fh:
+                values = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(label, [("", f"not valid TOML: {exc}")]) from None
+    values.update(overrides)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(label, _problems(exc)) from None
+
+
+def _secret_key(key: str) -> bool:
+    return any(word in key for word in ("password", "salt", "secret", "token"))
+
+
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        key = ".".join(str(part) for part in error["loc"])
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif "input" in error and error["type"] != "missing" and not _secret_key(key):
+            shown = error["input"]
+            if not isinstance(shown, dict | list):
+                message = f"{message} (got {shown!r})"
+        if message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        problems.append((key, message))
+    return problems

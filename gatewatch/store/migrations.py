@@ -1,0 +1,112 @@
+"""Versioned schema migrations for the Gatewatch database.
+
+Each migration runs once, in order, and is recorded in ``schema_migrations``. Never
+edit a released migration: add a new one.
+
+Why the events table looks the way it does (the forensic questions it must answer):
+- ``ORDER BY (client_ip, ts, ...)``: "everything this IP did between A and B" reads one
+  contiguous range of the primary index.
+- bloom-filter skip indexes on ``user`` and ``api_key``: a principal's or key's requests
+  come from few IPs, so they sit in few granules; the filters skip the rest.
+- ``PARTITION BY toYYYYMMDD(ts)``: every time-bounded query (top talkers per route,
+  failed-auth counts over time) prunes to the days it asks for, and retention drops
+  whole days (``ttl_only_drop_parts``).
+- ``ReplacingMergeTree`` keyed on (client_ip, ts, source, position): a replayed line
+  (same source and position) collapses into the row already stored, so at-least-once
+  delivery never double counts once parts merge; exact counts use ``FINAL``.
+- ``LowCardinality`` for the few-valued text columns and ``IPv6`` (IPv4 mapped) for the
+  address keep rows near 80 bytes compressed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "events, dead_letters and findings",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS {db}.events (
+                ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
+                client_ip IPv6,
+                request_id String CODEC(ZSTD(1)),
+                method LowCardinality(String),
+                scheme LowCardinality(String),
+                host LowCardinality(String),
+                path String CODEC(ZSTD(1)),
+                route LowCardinality(String),
+                query String CODEC(ZSTD(1)),
+                status UInt16,
+                latency_ms Float32,
+                request_bytes UInt64,
+                response_bytes UInt64,
+                user_agent LowCardinality(String),
+                user String,
+                api_key String,
+                tls_version LowCardinality(String),
+                body String CODEC(ZSTD(3)),
+                headers Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+                source LowCardinality(String),
+                position UInt64,
+                ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
+                INDEX idx_user user TYPE bloom_filter(0.01) GRANULARITY 2,
+                INDEX idx_api_key api_key TYPE bloom_filter(0.01) GRANULARITY 2
+            )
+            ENGINE = ReplacingMergeTree
+            PARTITION BY toYYYYMMDD(ts)
+            ORDER BY (client_ip, ts, source, position)
+            TTL toDateTime(ts) + INTERVAL {retention_days} DAY DELETE
+            SETTINGS ttl_only_drop_parts = 1
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS {db}.dead_letters (
+                received_ts DateTime64(3, 'UTC'),
+                source LowCardinality(String),
+                position UInt64,
+                format LowCardinality(String),
+                reason String,
+                raw String CODEC(ZSTD(3)),
+                raw_size UInt64
+            )
+            ENGINE = ReplacingMergeTree
+            ORDER BY (source, position)
+            TTL toDateTime(received_ts) + INTERVAL {dead_letter_retention_days} DAY DELETE
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS {db}.findings (
+                id String,
+                kind LowCardinality(String),
+                subkind LowCardinality(String),
+                severity LowCardinality(String),
+                score Float32,
+                entity_type LowCardinality(String),
+                entity String,
+                first_ts DateTime64(3, 'UTC'),
+                last_ts DateTime64(3, 'UTC'),
+                detected_ts DateTime64(3, 'UTC'),
+                summary String,
+                evidence Array(String) CODEC(ZSTD(3)),
+                owasp LowCardinality(String),
+                mitre LowCardinality(String),
+                detector LowCardinality(String),
+                extra String CODEC(ZSTD(3)),
+                stored_at DateTime64(3, 'UTC') DEFAULT now64(3)
+            )
+            ENGINE = ReplacingMergeTree
+            PARTITION BY toYYYYMM(detected_ts)
+            ORDER BY (kind, entity_type, entity, detected_ts, id)
+            TTL toDateTime(detected_ts) + INTERVAL {retention_days} DAY DELETE
+            """,
+        ),
+    ),
+)

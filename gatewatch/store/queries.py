@@ -1,0 +1,103 @@
+"""The forensic questions the events table is laid out to answer fast.
+
+Every function takes typed, validated arguments and binds them as query parameters:
+nothing a user types is ever spliced into SQL text.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from gatewatch.store.client import Store
+
+ActorKind = Literal["ip", "user", "api_key"]
+# IPv4 is stored IPv4-mapped in the IPv6 column; show it the way people write it.
+IP_TEXT = "replaceRegexpOne(toString(client_ip), '^::ffff:([0-9.]+)$', '\\1')"
+_ACTOR_COLUMN: dict[str, str] = {"ip": "client_ip", "user": "user", "api_key": "api_key"}
+_BUCKETS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86_400}
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    since: datetime
+    until: datetime
+
+    def __post_init__(self) -> None:
+        if self.since.tzinfo is None or self.until.tzinfo is None:
+            raise ValueError("time range bounds must carry a time zone")
+        if self.until <= self.since:
+            raise ValueError("'until' must be after 'since'")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"since": self.since.astimezone(UTC), "until": self.until.astimezone(UTC)}
+
+
+ACTOR_COLUMNS = (
+    "ts",
+    "client_ip",
+    "method",
+    "host",
+    "path",
+    "query",
+    "status",
+    "user",
+    "api_key",
+    "user_agent",
+    "request_id",
+)
+
+
+def actor_activity(
+    store: Store, kind: ActorKind, value: str, window: TimeRange, *, limit: int = 1000
+) -> list[tuple[Any, ...]]:
+    """Everything one IP, user or API key did in a time range, oldest first."""
+    if kind == "ip":
+        value = str(ipaddress.ip_address(value))
+        where = "client_ip = toIPv6({value:String})"
+    else:
+        where = f"{_ACTOR_COLUMN[kind]} = {{value:String}}"
+    sql = (
+        f"SELECT toString(ts), {IP_TEXT}, method, host, path, query, status, user, "
+        f"api_key, user_agent, request_id FROM {store.database}.events FINAL "
+        f"WHERE {where} AND ts >= {{since:DateTime64(3, 'UTC')}} "
+        "AND ts < {until:DateTime64(3, 'UTC')} ORDER BY ts LIMIT {limit:UInt32}"
+    )
+    return store.query(sql, {**window.params, "value": value, "limit": limit})
+
+
+def top_talkers(
+    store: Store, window: TimeRange, *, per_route: int = 5, routes: int = 20
+) -> list[tuple[Any, ...]]:
+    """The busiest clients on each of the busiest routes: (route, ip, requests, errors)."""
+    sql = (
+        f"SELECT route, {IP_TEXT} AS ip, count() AS requests, "
+        "countIf(status >= 400) AS errors "
+        f"FROM {store.database}.events FINAL "
+        "WHERE ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')} "
+        "AND route IN (SELECT route FROM "
+        f"{store.database}.events WHERE ts >= {{since:DateTime64(3, 'UTC')}} "
+        "AND ts < {until:DateTime64(3, 'UTC')} GROUP BY route ORDER BY count() DESC "
+        "LIMIT {routes:UInt32}) "
+        "GROUP BY route, ip ORDER BY route, requests DESC LIMIT {per_route:UInt32} BY route"
+    )
+    return store.query(sql, {**window.params, "per_route": per_route, "routes": routes})
+
+
+def failed_auth_over_time(
+    store: Store, window: TimeRange, *, bucket: str = "5m"
+) -> list[tuple[Any, ...]]:
+    """Failed authentications (401, 403) per time bucket: (bucket start, 401s, 403s)."""
+    if bucket not in _BUCKETS:
+        raise ValueError(f"bucket must be one of {', '.join(_BUCKETS)}")
+    sql = (
+        "SELECT toString(toStartOfInterval(ts, toIntervalSecond({step:UInt32}))) AS bucket, "
+        "countIf(status = 401) AS unauthorized, countIf(status = 403) AS forbidden "
+        f"FROM {store.database}.events FINAL "
+        "WHERE ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')} "
+        "AND status IN (401, 403) GROUP BY bucket ORDER BY bucket"
+    )
+    return store.query(sql, {**window.params, "step": _BUCKETS[bucket]})

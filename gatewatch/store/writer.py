@@ -1,0 +1,76 @@
+"""Batches events and dead letters into columnar inserts, bounded by size and time."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from gatewatch.event import DeadLetter, Event
+from gatewatch.store.client import Store
+
+log = logging.getLogger(__name__)
+
+
+class BatchWriter:
+    """Buffers rows and writes them when ``max_rows`` are waiting or the oldest has
+    waited ``max_seconds``. ``flush`` writes whatever is buffered; call it before
+    acknowledging input (committing offsets) and at shutdown.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_rows: int = 50_000,
+        max_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.max_rows = max_rows
+        self.max_seconds = max_seconds
+        self._clock = clock
+        self._events: list[Event] = []
+        self._dead: list[DeadLetter] = []
+        self._oldest: float | None = None
+        self.events_written = 0
+        self.dead_letters_written = 0
+
+    def add_event(self, event: Event) -> None:
+        self._events.append(event)
+        self._after_add()
+
+    def add_dead_letter(self, dead: DeadLetter) -> None:
+        self._dead.append(dead)
+        self._after_add()
+
+    def _after_add(self) -> None:
+        if self._oldest is None:
+            self._oldest = self._clock()
+        if len(self._events) + len(self._dead) >= self.max_rows:
+            self.flush()
+        elif self._clock() - self._oldest >= self.max_seconds:
+            self.flush()
+
+    def tick(self) -> None:
+        """Flush if the oldest buffered row has waited long enough (for idle sources)."""
+        if self._oldest is not None and self._clock() - self._oldest >= self.max_seconds:
+            self.flush()
+
+    @property
+    def pending(self) -> int:
+        return len(self._events) + len(self._dead)
+
+    def flush(self) -> None:
+        events, dead = self._events, self._dead
+        if events:
+            self.store.insert_events(events)
+            self.events_written += len(events)
+            self._events = []
+        if dead:
+            self.store.insert_dead_letters(dead)
+            self.dead_letters_written += len(dead)
+            self._dead = []
+        self._oldest = None
+        if events or dead:
+            log.debug("stored %d events and %d dead letters", len(events), len(dead))

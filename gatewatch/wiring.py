@@ -1,0 +1,91 @@
+"""Builds the running parts from Settings: the store, the normaliser, the pipeline.
+
+The only place that knows how settings map onto constructors, so the CLI, the demo and
+tests assemble the same thing.
+"""
+
+from __future__ import annotations
+
+import time
+
+from gatewatch.pipeline import Pipeline
+from gatewatch.settings import Settings
+from gatewatch.store.client import Store
+from ingest.normalise.client_ip import ClientIpResolver
+from ingest.normalise.normaliser import Normaliser
+from ingest.normalise.routes import RouteTemplater
+from ingest.normalise.secrets import Fingerprinter, SecretMasker, load_or_create_salt
+from ingest.parsers import build_parser
+
+
+def open_store(settings: Settings, *, migrate: bool = True) -> Store:
+    storage = settings.storage
+    store = Store(
+        settings.storage_dsn,
+        database=storage.database,
+        username=storage.username,
+        password=storage.password.get_secret_value(),
+        retention_days=storage.retention_days,
+        dead_letter_retention_days=storage.dead_letter_retention_days,
+    )
+    if migrate:
+        store.migrate()
+    return store
+
+
+def build_masker(settings: Settings) -> SecretMasker:
+    ingest = settings.ingest
+    salt = (
+        ingest.fingerprint_salt.get_secret_value().encode()
+        if ingest.fingerprint_salt is not None
+        else load_or_create_salt(settings.data_dir)
+    )
+    return SecretMasker(Fingerprinter(salt), ingest.sensitive_query_params, ingest.sensitive_headers)
+
+
+def build_routes(settings: Settings) -> RouteTemplater:
+    routes = settings.ingest.routes
+    options = {
+        "max_templates": routes.max_templates,
+        "collapse_after": routes.collapse_after,
+        "cache_size": routes.cache_size,
+    }
+    if routes.openapi is not None:
+        return RouteTemplater.from_openapi_file(routes.openapi, **options)
+    return RouteTemplater(**options)
+
+
+def build_pipeline(
+    settings: Settings,
+    format_name: str | None = None,
+    *,
+    masker: SecretMasker | None = None,
+    for_storage: bool = True,
+) -> Pipeline:
+    """A pipeline for one input format (default: the configured one).
+
+    With ``for_storage``, events older than the retention period are dead-lettered
+    rather than stored: the table's TTL would delete them at once, silently.
+    """
+    ingest = settings.ingest
+    name = format_name or ingest.format
+    masker = masker or build_masker(settings)
+    min_ts = ingest.min_ts
+    if for_storage:
+        min_ts = max(min_ts, time.time() - settings.storage.retention_days * 86_400)
+    normaliser = Normaliser(
+        resolver=ClientIpResolver(ingest.trusted_proxies),
+        routes=build_routes(settings),
+        masker=masker,
+        max_body_bytes=ingest.max_body_bytes,
+        min_ts=min_ts,
+        max_future_skew_s=ingest.max_future_skew_s,
+    )
+    return Pipeline(
+        parser=build_parser(name, ingest),
+        normaliser=normaliser,
+        masker=masker,
+        format_name=name,
+        max_line_bytes=ingest.max_line_bytes,
+        dead_letter_max_bytes=settings.storage.dead_letter_max_bytes,
+    )

@@ -1,0 +1,119 @@
+"""The parser contract: one log line in, a ``RawEvent`` out, or a ``ParseError``.
+
+A parser only *reads* its format: it maps the format's own field names onto the
+``RawEvent`` keys below and leaves values as the log wrote them (strings, numbers,
+epoch or text timestamps). Type coercion, time zones, client-IP resolution, route
+templates and secret masking happen once, in ``ingest.normalise.Normaliser``.
+
+A parser raises ``ParseError`` with a short, storable reason ("not JSON", "missing
+field 'status'", "line does not match the Envoy default format") when the line is
+not of its format; it never logs, never returns partial garbage and never raises
+anything else on bad input.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol, TypedDict
+
+import orjson
+
+from gatewatch.errors import ParseError
+
+
+class RawEvent(TypedDict, total=False):
+    """Fields as a log line carries them, under canonical names.
+
+    ``ts``: RFC 3339 text, CLF text (``10/Oct/2000:13:55:36 -0700``) or an epoch number
+    (seconds, milliseconds, microseconds or nanoseconds; told apart by magnitude).
+    ``client_ip``: the peer address the gateway saw (may carry a port).
+    ``forwarded_for`` / ``forwarded``: X-Forwarded-For / Forwarded header values.
+    ``path``: the request path, possibly still with ``?query``.
+    ``api_key``: a raw API key (a secret: it will be fingerprinted).
+    ``api_key_id``: a gateway's identifier for the key (not a secret).
+    ``authorization``, ``cookie``: raw header values (secrets: fingerprinted; a bearer
+    JWT's ``sub`` becomes the user when no user is logged).
+    ``headers``: other logged request headers (any case; normalised to lower case).
+    """
+
+    request_id: Any
+    ts: Any
+    client_ip: Any
+    forwarded_for: Any
+    forwarded: Any
+    method: Any
+    scheme: Any
+    host: Any
+    path: Any
+    query: Any
+    status: Any
+    latency_ms: Any
+    request_bytes: Any
+    response_bytes: Any
+    user_agent: Any
+    user: Any
+    api_key: Any
+    api_key_id: Any
+    authorization: Any
+    cookie: Any
+    tls_version: Any
+    body: Any
+    headers: Any
+
+
+class Parser(Protocol):
+    """Reads one log format. Instances are cheap, stateless and thread-safe."""
+
+    name: ClassVar[str]
+
+    def parse(self, line: bytes) -> RawEvent:
+        """Return the fields of ``line`` or raise ``ParseError``."""
+        ...
+
+
+def load_json_object(line: bytes) -> dict[str, Any]:
+    """Decode a JSON object line, or raise ``ParseError`` with a storable reason.
+
+    >>> load_json_object(b'{"a": 1}')
+    {'a': 1}
+    >>> load_json_object(b'[1]')
+    Traceback (most recent call last):
+    ...
+    gatewatch.errors.ParseError: JSON value is not an object
+    """
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ParseError("JSON value is not an object")
+    return value
+
+
+def decode_text(line: bytes) -> str:
+    """Decode a text log line as UTF-8, or raise ``ParseError`` naming the bad byte."""
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"invalid UTF-8 at byte {exc.start}") from None
+
+
+def dig(obj: Any, dotted: str) -> Any:
+    """Follow a dotted path through nested objects; ``None`` when any step is missing.
+
+    >>> dig({"request": {"headers": {"host": "api"}}}, "request.headers.host")
+    'api'
+    >>> dig({"request": None}, "request.headers.host") is None
+    True
+    """
+    for part in dotted.split("."):
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)
+        if obj is None:
+            return None
+    return obj
+
+
+def absent(value: Any) -> bool:
+    """True for the placeholders logs write for "no value": None, "", "-"."""
+    return value is None or value == "" or value == "-"

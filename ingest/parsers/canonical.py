@@ -1,0 +1,68 @@
+"""Gatewatch's own canonical JSON format (DESIGN.md, "The canonical event").
+
+One JSON object per line with the canonical field names; ``ts`` is RFC 3339 with a
+zone or epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ingest.parsers.base import RawEvent, load_json_object
+
+CANONICAL_FIELDS: tuple[str, ...] = (
+    "request_id",
+    "ts",
+    "client_ip",
+    "method",
+    "scheme",
+    "host",
+    "path",
+    "query",
+    "status",
+    "latency_ms",
+    "request_bytes",
+    "response_bytes",
+    "user_agent",
+    "user",
+    "api_key",
+    "tls_version",
+    "body",
+    "headers",
+)
+
+
+class CanonicalParser:
+    """Parses canonical JSON lines.
+
+    >>> raw = CanonicalParser().parse(b'{"ts": 1700000000000, "client_ip": "203.0.113.9",'
+    ...     b' "method": "GET", "path": "/v1/items", "status": 200}')
+    >>> raw["client_ip"], raw["status"]
+    ('203.0.113.9', 200)
+    """
+
+    name: ClassVar[str] = "canonical"
+
+    def parse(self, line: bytes) -> RawEvent:
+        obj = load_json_object(line)
+        raw: RawEvent = {}
+        for key in CANONICAL_FIELDS:
+            value = obj.get(key)
+            if value is not None:
+                raw[key] = value  # type: ignore[literal-required]
+        headers = obj.get("headers")
+        if isinstance(headers, dict):
+            # The canonical event carries forwarding and credential headers inside
+            # ``headers``; lift them so the normaliser resolves and masks them.
+            for header, key in _LIFTED_HEADERS:
+                if header in headers:
+                    raw[key] = headers[header]  # type: ignore[literal-required]
+        return raw
+
+
+_LIFTED_HEADERS: tuple[tuple[str, str], ...] = (
+    ("x-forwarded-for", "forwarded_for"),
+    ("forwarded", "forwarded"),
+    ("authorization", "authorization"),
+    ("cookie", "cookie"),
+)

@@ -1,0 +1,1 @@
+"""Sources yield raw log lines with where they came from."""
