@@ -19,7 +19,10 @@ class ConfigError(GatewatchError):
     def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
         self.source = source
         self.problems = problems
-        lines = [f"{source}: {key}: {reason}" if key else f"{source}: {reason}" for key, reason in problems]
+        lines = [
+            f"{source}: {key}: {reason}" if key else f"{source}: {reason}"
+            for key, reason in problems
+        ]
         super().__init__("\n".join(lines))
 
 

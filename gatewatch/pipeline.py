@@ -75,7 +75,7 @@ class Pipeline:
             event = self.normaliser.normalise(raw, record.source, record.position)
         except ParseError as exc:
             return self._dead(record, exc.reason)
-        except Exception as exc:  # noqa: BLE001 - policy: a bad line is never fatal
+        except Exception as exc:
             log.warning(
                 "unexpected %s on %s:%d; dead-lettered",
                 type(exc).__name__,
@@ -93,7 +93,7 @@ class Pipeline:
         process = self.process
         for record in records:
             result = process(record)
-            if type(result) is Event:
+            if isinstance(result, Event):
                 add_event(result)
             else:
                 add_dead(result)

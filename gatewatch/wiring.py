@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import time
 
+from ingest.normalise.routes import RouteTemplater
+
 from gatewatch.pipeline import Pipeline
 from gatewatch.settings import Settings
 from gatewatch.store.client import Store
 from ingest.normalise.client_ip import ClientIpResolver
 from ingest.normalise.normaliser import Normaliser
-from ingest.normalise.routes import RouteTemplater
 from ingest.normalise.secrets import Fingerprinter, SecretMasker, load_or_create_salt
 from ingest.parsers import build_parser
 
@@ -40,7 +41,9 @@ def build_masker(settings: Settings) -> SecretMasker:
         if ingest.fingerprint_salt is not None
         else load_or_create_salt(settings.data_dir)
     )
-    return SecretMasker(Fingerprinter(salt), ingest.sensitive_query_params, ingest.sensitive_headers)
+    return SecretMasker(
+        Fingerprinter(salt), ingest.sensitive_query_params, ingest.sensitive_headers
+    )
 
 
 def build_routes(settings: Settings) -> RouteTemplater:

@@ -24,9 +24,7 @@ def register(commands: Any) -> None:
     )
     check.add_argument("file", metavar="FILE")
     check.set_defaults(handler=run_check)
-    show = sub.add_parser(
-        "show", help="print the effective settings as JSON (secrets masked)"
-    )
+    show = sub.add_parser("show", help="print the effective settings as JSON (secrets masked)")
     show.set_defaults(handler=run_show)
 
 

@@ -11,7 +11,8 @@ from gatewatch.wiring import open_store
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
-        "db", help="create or upgrade the schema; show row counts",
+        "db",
+        help="create or upgrade the schema; show row counts",
         description="Manage the ClickHouse store named by storage.dsn (embedded chDB by default).",
     )
     sub = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True)

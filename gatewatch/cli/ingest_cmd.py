@@ -11,6 +11,9 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
+from ingest.sources.file import follow_file, read_file
+from ingest.sources.stream import read_stream
+
 from gatewatch.cli.common import settings_from
 from gatewatch.cli.progress import ProgressLine
 from gatewatch.event import DeadLetter, Event
@@ -18,8 +21,6 @@ from gatewatch.store.writer import BatchWriter
 from gatewatch.wiring import build_pipeline, open_store
 from ingest.parsers import FORMATS, MAPPING_PREFIX
 from ingest.sources.base import Record
-from ingest.sources.file import follow_file, read_file
-from ingest.sources.stream import read_stream
 
 
 def register(commands: Any) -> None:
@@ -32,22 +33,28 @@ def register(commands: Any) -> None:
             "dropped. Replaying the same file again stores nothing twice."
         ),
     )
-    parser.add_argument("-i", "--input", required=True, metavar="FILE", help="log file, or - for stdin")
+    parser.add_argument(
+        "-i", "--input", required=True, metavar="FILE", help="log file, or - for stdin"
+    )
     parser.add_argument(
         "-f",
         "--format",
         metavar="FORMAT",
-        help=f"log format: {', '.join(FORMATS)} or {MAPPING_PREFIX}NAME (default: from config, auto)",
+        help=f"log format: {', '.join(FORMATS)} or {MAPPING_PREFIX}NAME "
+        "(default: ingest.format from the config, else auto)",
     )
     parser.add_argument(
         "--follow",
         action="store_true",
-        help="keep reading as the file grows, like tail -F (survives rotation); stop with Ctrl-C or SIGTERM",
+        help="keep reading as the file grows, like tail -F (survives rotation); "
+        "stop with Ctrl-C or SIGTERM",
     )
     parser.add_argument(
         "--from-end", action="store_true", help="with --follow: start at the end of the file"
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress line even on a terminal")
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress line even on a terminal"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -57,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
     pipeline = build_pipeline(settings, fmt)
     store = open_store(settings)
     writer = BatchWriter(
-        store, max_rows=settings.storage.batch_max_rows, max_seconds=settings.storage.batch_max_seconds
+        store,
+        max_rows=settings.storage.batch_max_rows,
+        max_seconds=settings.storage.batch_max_seconds,
     )
     stop = threading.Event()
     previous = _stop_on_signals(stop)
@@ -99,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     elapsed = max(time.monotonic() - started, 1e-9)
     print(
         f"ingested {stats.lines} lines from {args.input}: {stats.events} events, "
-        f"{stats.dead_letters} dead letters in {elapsed:.1f} s ({stats.lines / elapsed:,.0f} lines/s)"
+        f"{stats.dead_letters} dead letters in {elapsed:.1f} s "
+        f"({stats.lines / elapsed:,.0f} lines/s)"
     )
     if stats.reasons:
         top = sorted(stats.reasons.items(), key=lambda item: -item[1])[:5]
@@ -149,7 +159,7 @@ def _stop_on_signals(stop: threading.Event) -> dict[int, _Handler]:
     def handler(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous = {}
+    previous: dict[int, _Handler] = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous[sig] = signal.signal(sig, handler)
     return previous

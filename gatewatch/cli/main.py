@@ -41,9 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="TOML settings file (default: $GATEWATCH_CONFIG, else built-in defaults)",
     )
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="log debug detail to stderr"
-    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (ingest_cmd, simulate_cmd, query_cmd, config_cmd, db_cmd):
         module.register(commands)

@@ -10,6 +10,7 @@ from typing import Any
 from gatewatch.cli.common import parse_when, settings_from
 from gatewatch.store.queries import (
     ACTOR_COLUMNS,
+    ActorKind,
     TimeRange,
     actor_activity,
     failed_auth_over_time,
@@ -19,8 +20,12 @@ from gatewatch.wiring import open_store
 
 
 def _window_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--since", type=parse_when, default=parse_when("24h"),
-                        help="start: RFC 3339 or relative (15m, 2h, 7d); default 24h")
+    parser.add_argument(
+        "--since",
+        type=parse_when,
+        default=parse_when("24h"),
+        help="start: RFC 3339 or relative (15m, 2h, 7d); default 24h",
+    )
     parser.add_argument("--until", type=parse_when, default=None, help="end (default: now)")
 
 
@@ -33,7 +38,8 @@ def _ip(text: str) -> str:
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
-        "query", help="forensic queries: what did this IP, user or key do; top talkers; failed auth",
+        "query",
+        help="forensic queries: what did this IP, user or key do; top talkers; failed auth",
         description="Answer forensic questions from the stored events.",
     )
     sub = parser.add_subparsers(dest="query_command", metavar="QUESTION", required=True)
@@ -43,8 +49,14 @@ def register(commands: Any) -> None:
     who.add_argument("--user", help="principal (user name, JWT sub, consumer)")
     who.add_argument("--api-key", help="API key id or fp: fingerprint")
     _window_args(actor)
-    actor.add_argument("--limit", type=int, default=100, choices=range(1, 100_001), metavar="N",
-                       help="at most N requests (1..100000, default 100)")
+    actor.add_argument(
+        "--limit",
+        type=int,
+        default=100,
+        choices=range(1, 100_001),
+        metavar="N",
+        help="at most N requests (1..100000, default 100)",
+    )
     actor.add_argument("--json", action="store_true", help="one JSON object per line")
     actor.set_defaults(handler=run_actor)
     talkers = sub.add_parser("top-talkers", help="busiest clients on the busiest routes")
@@ -66,8 +78,8 @@ def _window(args: argparse.Namespace) -> TimeRange:
 
 def run_actor(args: argparse.Namespace) -> int:
     store = open_store(settings_from(args))
-    kind, value = (("ip", args.ip) if args.ip else ("user", args.user) if args.user
-                   else ("api_key", args.api_key))
+    kind: ActorKind = "ip" if args.ip else "user" if args.user else "api_key"
+    value = args.ip or args.user or args.api_key
     rows = actor_activity(store, kind, value, _window(args), limit=args.limit)
     for row in rows:
         if args.json:
@@ -75,7 +87,10 @@ def run_actor(args: argparse.Namespace) -> int:
         else:
             ts, ip, method, host, path, query, status, user, key, _ua, _rid = row
             target = f"{path}?{query}" if query else path
-            print(f"{ts}  {ip:15} {method:6} {status} {host}{target}  user={user or '-'} key={key or '-'}")
+            print(
+                f"{ts}  {ip:15} {method:6} {status} {host}{target}  "
+                f"user={user or '-'} key={key or '-'}"
+            )
     if not args.json:
         print(f"({len(rows)} requests)")
     store.close()
@@ -92,7 +107,9 @@ def run_top_talkers(args: argparse.Namespace) -> int:
 
 def run_failed_auth(args: argparse.Namespace) -> int:
     store = open_store(settings_from(args))
-    for bucket, unauthorized, forbidden in failed_auth_over_time(store, _window(args), bucket=args.bucket):
+    for bucket, unauthorized, forbidden in failed_auth_over_time(
+        store, _window(args), bucket=args.bucket
+    ):
         print(f"{bucket}  401: {unauthorized:>7,}  403: {forbidden:>7,}")
     store.close()
     return 0

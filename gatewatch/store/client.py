@@ -20,7 +20,6 @@ from gatewatch.errors import StoreError
 from gatewatch.store.columns import dead_letters_table, events_table
 from gatewatch.store.migrations import MIGRATIONS
 
-
 log = logging.getLogger(__name__)
 
 # Dedup happens when parts merge (ReplacingMergeTree); deduplicating again inside every
@@ -129,13 +128,16 @@ class Store:
         try:
             self.client.insert_arrow(f"{self.database}.{table}", data, settings=_INSERT_SETTINGS)
         except ClickHouseError as exc:
-            raise StoreError(f"insert into {table} failed: {exc}", retriable=not self.embedded) from exc
+            raise StoreError(
+                f"insert into {table} failed: {exc}", retriable=not self.embedded
+            ) from exc
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         try:
-            return list(self.client.query(sql, parameters=parameters).result_rows)
+            rows = self.client.query(sql, parameters=parameters).result_rows
         except ClickHouseError as exc:
             raise StoreError(f"query failed: {exc}") from exc
+        return [tuple(row) for row in rows]
 
     def command(self, sql: str, settings: dict[str, Any] | None = None) -> None:
         try:

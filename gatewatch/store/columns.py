@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from operator import attrgetter
+from typing import Any
 
 import pyarrow as pa
 
@@ -41,7 +42,7 @@ _EVENT_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
 
 
 def events_table(events: Sequence[Event]) -> pa.Table:
-    columns: dict[str, pa.Array] = {
+    columns: dict[str, pa.Array[Any]] = {
         "ts": pa.array([round(e.ts * 1000) for e in events], pa.int64()).cast(_TS),
     }
     for name, kind in _EVENT_COLUMNS:
@@ -53,7 +54,7 @@ def events_table(events: Sequence[Event]) -> pa.Table:
     return pa.table(columns)
 
 
-def _headers_column(events: Sequence[Event]) -> pa.Array:
+def _headers_column(events: Sequence[Event]) -> pa.Array[Any]:
     offsets = [0]
     keys: list[str] = []
     values: list[str] = []
@@ -63,7 +64,7 @@ def _headers_column(events: Sequence[Event]) -> pa.Array:
             keys.extend(headers.keys())
             values.extend(headers.values())
         offsets.append(len(keys))
-    return pa.MapArray.from_arrays(
+    return pa.MapArray.from_arrays(  # type: ignore[call-overload,no-any-return]
         pa.array(offsets, pa.int32()), pa.array(keys, pa.string()), pa.array(values, pa.string())
     )
 
@@ -71,7 +72,9 @@ def _headers_column(events: Sequence[Event]) -> pa.Array:
 def dead_letters_table(dead: Sequence[DeadLetter]) -> pa.Table:
     return pa.table(
         {
-            "received_ts": pa.array([round(d.received_ts * 1000) for d in dead], pa.int64()).cast(_TS),
+            "received_ts": pa.array([round(d.received_ts * 1000) for d in dead], pa.int64()).cast(
+                _TS
+            ),
             "source": pa.array([d.source for d in dead], pa.string()),
             "position": pa.array([d.position for d in dead], pa.uint64()),
             "format": pa.array([d.format for d in dead], pa.string()),

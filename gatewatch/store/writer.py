@@ -47,9 +47,10 @@ class BatchWriter:
     def _after_add(self) -> None:
         if self._oldest is None:
             self._oldest = self._clock()
-        if len(self._events) + len(self._dead) >= self.max_rows:
-            self.flush()
-        elif self._clock() - self._oldest >= self.max_seconds:
+        if (
+            len(self._events) + len(self._dead) >= self.max_rows
+            or self._clock() - self._oldest >= self.max_seconds
+        ):
             self.flush()
 
     def tick(self) -> None:

@@ -41,7 +41,7 @@ class ClientIpResolver:
     def resolve(self, peer: Any, forwarded_for: Any, forwarded: Any) -> str:
         """The client address for one request, or ``ParseError`` when there is none."""
         chain = _forwarded_chain(forwarded_for, forwarded)
-        if peer is not None and peer != "" and peer != "-":
+        if peer is not None and peer not in ("", "-"):
             address, trusted = self._lookup(peer)
             if not chain or not trusted:
                 return address
@@ -58,7 +58,7 @@ class ClientIpResolver:
                 return client
         if client:
             return client
-        if peer is not None and peer != "" and peer != "-":
+        if peer is not None and peer not in ("", "-"):
             return self._lookup(peer)[0]
         raise ParseError(f"client_ip: no valid address in forwarding headers {chain[:3]!r}")
 

@@ -10,6 +10,7 @@ dead-letters the line.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -155,7 +156,9 @@ class Normaliser:
     def _source_tag(self, source: str) -> str:
         tag = self._source_tags.get(source)
         if tag is None:
-            tag = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
+            tag = hashlib.blake2b(
+                source.encode("utf-8", "surrogatepass"), digest_size=4
+            ).hexdigest()
             if len(self._source_tags) > 10_000:
                 self._source_tags.clear()
             self._source_tags[source] = tag
@@ -182,7 +185,7 @@ def _split_target(path_value: Any, query_value: Any) -> tuple[str, str, str, str
     path, _, query = target.partition("?")
     if query_value is not None and query_value != "":
         query = _query_text(query_value)
-    return path[:_MAX_TEXT * 4], query[:_MAX_TEXT * 4], host, scheme
+    return path[: _MAX_TEXT * 4], query[: _MAX_TEXT * 4], host, scheme
 
 
 def _query_text(value: Any) -> str:
@@ -212,12 +215,12 @@ def _text(value: Any, name: str) -> str:
 
 
 def _int(value: Any, name: str, low: int, high: int) -> int:
-    if value is None or value == "" or value == "-":
+    if value is None or value in ("", "-"):
         return 0
     if isinstance(value, bool):
         raise ParseError(f"{name}: expected an integer, got a boolean")
     try:
-        number = int(value) if not isinstance(value, float) else int(value)
+        number = int(value)
     except (TypeError, ValueError):
         shown = value if isinstance(value, int | float | str) else type(value).__name__
         raise ParseError(f"{name}: expected an integer, got {str(shown)[:40]!r}") from None
@@ -227,7 +230,7 @@ def _int(value: Any, name: str, low: int, high: int) -> int:
 
 
 def _float(value: Any, name: str) -> float:
-    if value is None or value == "" or value == "-":
+    if value is None or value in ("", "-"):
         return 0.0
     if isinstance(value, bool):
         raise ParseError(f"{name}: expected a number, got a boolean")
@@ -236,7 +239,7 @@ def _float(value: Any, name: str) -> float:
     except (TypeError, ValueError):
         shown = value if isinstance(value, int | float | str) else type(value).__name__
         raise ParseError(f"{name}: expected a number, got {str(shown)[:40]!r}") from None
-    if number != number or number < 0 or number == float("inf"):
+    if math.isnan(number) or number < 0 or math.isinf(number):
         raise ParseError(f"{name}: {number!r} is not a duration")
     return number
 

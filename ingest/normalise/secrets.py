@@ -39,7 +39,9 @@ class Fingerprinter:
     def __call__(self, secret: str) -> str:
         if secret.startswith(FINGERPRINT_PREFIX):
             return secret  # already masked (for example by an upstream Gatewatch)
-        digest = hashlib.blake2b(secret.encode("utf-8", "surrogatepass"), key=self._key, digest_size=8)
+        digest = hashlib.blake2b(
+            secret.encode("utf-8", "surrogatepass"), key=self._key, digest_size=8
+        )
         return FINGERPRINT_PREFIX + digest.hexdigest()
 
     def __repr__(self) -> str:
@@ -137,7 +139,7 @@ class SecretMasker:
             name = str(raw_name).lower()
             value = raw_value if isinstance(raw_value, str) else _header_text(raw_value)
             if name in self.sensitive_headers:
-                if name == "authorization" or name == "proxy-authorization":
+                if name in ("authorization", "proxy-authorization"):
                     value = self.authorization(value)
                 elif name in ("cookie", "set-cookie"):
                     value = self.cookie(value)

@@ -8,6 +8,7 @@ Apache, NGINX and API Gateway REST (``10/Oct/2000:13:55:36 -0700``).
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -66,7 +67,7 @@ def _is_decimal(text: str) -> bool:
 
 
 def _from_epoch(number: float) -> float:
-    if number != number or number < 0:  # NaN or negative
+    if math.isnan(number) or number < 0:
         raise ParseError(f"ts: invalid epoch value {number!r}")
     if number >= 1e17:
         return number / 1e9

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gatewatch.errors import GatewatchError
 from ingest.parsers.apache import ApacheCombinedParser
 from ingest.parsers.auto import AutoParser
 from ingest.parsers.aws_apigw import AwsApiGatewayParser
@@ -39,18 +40,24 @@ MAPPING_PREFIX = "mapping:"
 def build_parser(name: str, settings: IngestSettings) -> Parser:
     """The parser for a format name: a registered format or ``mapping:<name>``.
 
-    Raises ``KeyError`` naming the known formats for anything else.
+    Raises ``UnknownFormatError`` naming the known formats for anything else.
     """
+    known = ", ".join([*FORMATS, *(MAPPING_PREFIX + m for m in settings.mappings)])
     if name.startswith(MAPPING_PREFIX):
         mapping = settings.mappings.get(name.removeprefix(MAPPING_PREFIX))
         if mapping is None:
-            raise KeyError(f"no field mapping named {name.removeprefix(MAPPING_PREFIX)!r}")
+            raise UnknownFormatError(
+                f"unknown log format {name!r}: no such mapping; known: {known}"
+            )
         return MappingParser(mapping.fields)
-    try:
-        return FORMATS[name]()
-    except KeyError:
-        known = ", ".join([*FORMATS, *(MAPPING_PREFIX + m for m in settings.mappings)])
-        raise KeyError(f"unknown log format {name!r}; known: {known}") from None
+    parser_class = FORMATS.get(name)
+    if parser_class is None:
+        raise UnknownFormatError(f"unknown log format {name!r}; known: {known}")
+    return parser_class()
 
 
-__all__ = ["FORMATS", "MAPPING_PREFIX", "Parser", "RawEvent", "build_parser"]
+class UnknownFormatError(GatewatchError):
+    """A format name that is neither registered nor a configured mapping."""
+
+
+__all__ = ["FORMATS", "MAPPING_PREFIX", "Parser", "RawEvent", "UnknownFormatError", "build_parser"]

@@ -51,9 +51,13 @@ def test_file_values_and_environment_overrides(
         ('[storage]\ndsn = "mysql://x"\n', "storage.dsn", "must start with chdb://"),
         ('[ingest]\nformat = "syslog"\n', "ingest", "unknown log format 'syslog'"),
         ('[ingest]\ntrusted_proxies = ["10.0.0.0/33"]\n', "ingest.trusted_proxies", "CIDR"),
-        ("[ingest.mappings.app]\nfields = {ts = \"time\"}\n", "ingest.mappings.app.fields", "path"),
-        ('[ingest.mappings.app]\nfields = {ts = "t", path = "p", status = "s", '
-         'client_ip = "ip", colour = "c"}\n', "ingest.mappings.app.fields", "colour"),
+        ('[ingest.mappings.app]\nfields = {ts = "time"}\n', "ingest.mappings.app.fields", "path"),
+        (
+            '[ingest.mappings.app]\nfields = {ts = "t", path = "p", status = "s", '
+            'client_ip = "ip", colour = "c"}\n',
+            "ingest.mappings.app.fields",
+            "colour",
+        ),
         ('[logging]\nlevel = "LOUD"\n', "logging.level", "DEBUG"),
     ],
 )
@@ -96,7 +100,8 @@ def test_mapping_format_is_accepted_when_declared(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         '[ingest]\nformat = "mapping:app"\n[ingest.mappings.app]\n'
-        'fields = {ts = "time", path = "http.path", status = "http.status", client_ip = "peer.ip"}\n',
+        'fields = {ts = "time", path = "http.path", status = "http.status", '
+        'client_ip = "peer.ip"}\n',
     )
     settings = load_settings(path)
     assert settings.ingest.mappings["app"].fields["path"] == "http.path"

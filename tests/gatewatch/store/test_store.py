@@ -68,10 +68,27 @@ def test_events_round_trip_every_column(store: Store) -> None:
         f"FROM {store.database}.events ORDER BY position"
     )
     assert rows[0] == (
-        round(e.ts * 1000), "2001:db8::7", "r1", "GET", "https", "api.example.com", "/users/1",
-        "/users/{id}", "q=1&api_key=fp:0123456789abcdef", 401, 12.5, 321, 4567, "curl/8.5",
-        "alice", "fp:0123456789abcdef", "TLSv1.3", '{"a":1}',
-        {"referer": "https://x", "authorization": "Bearer fp:1"}, "test.log", 1,
+        round(e.ts * 1000),
+        "2001:db8::7",
+        "r1",
+        "GET",
+        "https",
+        "api.example.com",
+        "/users/1",
+        "/users/{id}",
+        "q=1&api_key=fp:0123456789abcdef",
+        401,
+        12.5,
+        321,
+        4567,
+        "curl/8.5",
+        "alice",
+        "fp:0123456789abcdef",
+        "TLSv1.3",
+        '{"a":1}',
+        {"referer": "https://x", "authorization": "Bearer fp:1"},
+        "test.log",
+        1,
     )
     assert rows[1][1] == "::ffff:198.51.100.7"  # IPv4 stored mapped into IPv6
 
@@ -85,14 +102,19 @@ def test_replayed_rows_collapse(store: Store) -> None:
 
 def test_dead_letters_round_trip(store: Store) -> None:
     dead = DeadLetter(
-        source="x.log", position=7, format="auto", reason="not JSON", raw="{trunc", raw_size=6,
+        source="x.log",
+        position=7,
+        format="auto",
+        reason="not JSON",
+        raw="{trunc",
+        raw_size=6,
         received_ts=NOW,
     )
     store.insert_dead_letters([dead, dead])
     assert store.count("dead_letters") == 1
-    assert store.query(f"SELECT reason, raw, raw_size FROM {store.database}.dead_letters FINAL") == [
-        ("not JSON", "{trunc", 6)
-    ]
+    assert store.query(
+        f"SELECT reason, raw, raw_size FROM {store.database}.dead_letters FINAL"
+    ) == [("not JSON", "{trunc", 6)]
 
 
 def test_batch_writer_bounds_by_rows_and_time(store: Store) -> None:

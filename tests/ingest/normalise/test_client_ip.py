@@ -25,7 +25,7 @@ TRUSTED = ["10.0.0.0/8", "2001:db8:ffff::/48"]
         # an untrusted peer cannot choose its address through the header
         ("203.0.113.9", "1.1.1.1", None, "203.0.113.9"),
         # RFC 7239 Forwarded
-        ("10.0.0.5", None, 'for=192.0.2.60;proto=https;by=10.0.0.5', "192.0.2.60"),
+        ("10.0.0.5", None, "for=192.0.2.60;proto=https;by=10.0.0.5", "192.0.2.60"),
         ("10.0.0.5", None, 'for="[2001:db8:cafe::17]:4711"', "2001:db8:cafe::17"),
         # no peer logged (Envoy's default format): the chain is all we have
         (None, "198.51.100.7, 10.0.0.9", None, "198.51.100.7"),

@@ -44,11 +44,18 @@ def test_query_secrets_masked_other_params_kept(masker: SecretMasker) -> None:
 
 def test_headers(masker: SecretMasker) -> None:
     headers = masker.headers(
-        {"Authorization": "Bearer tok123", "Cookie": "sid=abc; theme=dark", "X-Api-Key": "k1",
-         "User-Agent": "curl/8", "X-Many": ["a", "b"]}
+        {
+            "Authorization": "Bearer tok123",
+            "Cookie": "sid=abc; theme=dark",
+            "X-Api-Key": "k1",
+            "User-Agent": "curl/8",
+            "X-Many": ["a", "b"],
+        }
     )
     assert headers["authorization"] == "Bearer " + masker.fingerprint("tok123")
-    assert headers["cookie"] == f"sid={masker.fingerprint('abc')}; theme={masker.fingerprint('dark')}"
+    assert (
+        headers["cookie"] == f"sid={masker.fingerprint('abc')}; theme={masker.fingerprint('dark')}"
+    )
     assert headers["x-api-key"] == masker.fingerprint("k1")
     assert headers["user-agent"] == "curl/8"
     assert headers["x-many"] == "a, b"

@@ -38,8 +38,18 @@ def test_accepted_forms(value: Any, expected: float) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["", "yesterday", "32/Nov/2023:22:13:20 +0000", "14/Foo/2023:22:13:20 +0000", True, [1], {}, -5,
-     float("nan"), "2023-13-45T00:00:00Z"],
+    [
+        "",
+        "yesterday",
+        "32/Nov/2023:22:13:20 +0000",
+        "14/Foo/2023:22:13:20 +0000",
+        True,
+        [1],
+        {},
+        -5,
+        float("nan"),
+        "2023-13-45T00:00:00Z",
+    ],
 )
 def test_rejected_forms_raise_parse_error(value: Any) -> None:
     with pytest.raises(ParseError, match="ts"):

@@ -1,0 +1,17 @@
+# Gatewatch image: the pinned dependencies, then the package, run as an unprivileged user.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml constraints.txt README.md ./
+COPY gatewatch ./gatewatch
+COPY ingest ./ingest
+COPY detectors ./detectors
+COPY alerts ./alerts
+COPY dashboard ./dashboard
+RUN pip install -c constraints.txt . \
+    && useradd --system --uid 10001 --home-dir /var/lib/gatewatch gatewatch \
+    && mkdir -p /var/lib/gatewatch && chown gatewatch /var/lib/gatewatch
+USER gatewatch
+ENV GATEWATCH_DATA_DIR=/var/lib/gatewatch
+ENTRYPOINT ["gatewatch"]
+CMD ["--help"]

@@ -1,0 +1,51 @@
+"""Small helpers shared by the benchmarks: timing, CPU time, printing figures."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+OUT = Path(__file__).resolve().parent / "out"
+
+
+@dataclass
+class Timing:
+    wall: float = 0.0
+    cpu: float = 0.0
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process, all threads (chDB works in its own threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@contextmanager
+def timed() -> Iterator[Timing]:
+    timing = Timing()
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    yield timing
+    timing.wall = time.perf_counter() - wall
+    timing.cpu = cpu_seconds() - cpu
+
+
+def repeat_ms(fn: Callable[[], object], runs: int = 7) -> tuple[float, float]:
+    """(median, max) wall milliseconds over ``runs`` calls after one warm-up."""
+    fn()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples), max(samples)
+
+
+def figure(name: str, value: float, unit: str, note: str = "") -> None:
+    print(f"{name:58} {value:>14,.1f} {unit:12} {note}")
