@@ -8,6 +8,7 @@ always equal lines read.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from ingest.parsers import Parser
 from ingest.sources.base import Record
 
 log = logging.getLogger(__name__)
+_DIGITS = re.compile(r"\d+")
 
 
 @dataclass(slots=True)
@@ -101,7 +103,7 @@ class Pipeline:
 
     def _dead(self, record: Record, reason: str) -> DeadLetter:
         self.stats.dead_letters += 1
-        key = reason.split(":", 1)[0][:60]
+        key = _DIGITS.sub("N", reason.split(":", 1)[0][:60])
         self.stats.reasons[key] = self.stats.reasons.get(key, 0) + 1
         text = record.data[: self.dead_letter_max_bytes].decode("utf-8", "backslashreplace")
         return DeadLetter(

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import time
 
-from ingest.normalise.routes import RouteTemplater
-
 from gatewatch.pipeline import Pipeline
 from gatewatch.settings import Settings
 from gatewatch.store.client import Store
 from ingest.normalise.client_ip import ClientIpResolver
 from ingest.normalise.normaliser import Normaliser
+from ingest.normalise.routes import RouteTemplater
 from ingest.normalise.secrets import Fingerprinter, SecretMasker, load_or_create_salt
 from ingest.parsers import build_parser
 
@@ -48,14 +47,18 @@ def build_masker(settings: Settings) -> SecretMasker:
 
 def build_routes(settings: Settings) -> RouteTemplater:
     routes = settings.ingest.routes
-    options = {
-        "max_templates": routes.max_templates,
-        "collapse_after": routes.collapse_after,
-        "cache_size": routes.cache_size,
-    }
     if routes.openapi is not None:
-        return RouteTemplater.from_openapi_file(routes.openapi, **options)
-    return RouteTemplater(**options)
+        return RouteTemplater.from_openapi_file(
+            routes.openapi,
+            max_templates=routes.max_templates,
+            collapse_after=routes.collapse_after,
+            cache_size=routes.cache_size,
+        )
+    return RouteTemplater(
+        max_templates=routes.max_templates,
+        collapse_after=routes.collapse_after,
+        cache_size=routes.cache_size,
+    )
 
 
 def build_pipeline(

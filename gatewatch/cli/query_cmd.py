@@ -61,6 +61,7 @@ def register(commands: Any) -> None:
     actor.set_defaults(handler=run_actor)
     talkers = sub.add_parser("top-talkers", help="busiest clients on the busiest routes")
     _window_args(talkers)
+    talkers.add_argument("--route", help="one route template, e.g. '/api/v1/orders/{id}'")
     talkers.set_defaults(handler=run_top_talkers)
     failed = sub.add_parser("failed-auth", help="401 and 403 responses per time bucket")
     _window_args(failed)
@@ -99,7 +100,7 @@ def run_actor(args: argparse.Namespace) -> int:
 
 def run_top_talkers(args: argparse.Namespace) -> int:
     store = open_store(settings_from(args))
-    for route, ip, requests, errors in top_talkers(store, _window(args)):
+    for route, ip, requests, errors in top_talkers(store, _window(args), route=args.route):
         print(f"{route:40} {ip:39} {requests:>9,} requests {errors:>7,} errors")
     store.close()
     return 0

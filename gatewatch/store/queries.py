@@ -70,21 +70,31 @@ def actor_activity(
 
 
 def top_talkers(
-    store: Store, window: TimeRange, *, per_route: int = 5, routes: int = 20
+    store: Store,
+    window: TimeRange,
+    *,
+    route: str | None = None,
+    per_route: int = 5,
+    routes: int = 10,
 ) -> list[tuple[Any, ...]]:
-    """The busiest clients on each of the busiest routes: (route, ip, requests, errors)."""
+    """The busiest clients (route, ip, requests, errors): on one route when ``route`` is
+    given, else on each of the ``routes`` busiest routes."""
+    params: dict[str, Any] = {**window.params, "per_route": per_route, "routes": routes}
+    in_window = "ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')}"
+    if route is not None:
+        params["route"] = route
+        which = "route = {route:String}"
+    else:
+        which = (
+            f"route IN (SELECT route FROM {store.database}.events WHERE {in_window} "
+            "GROUP BY route ORDER BY count() DESC LIMIT {routes:UInt32})"
+        )
     sql = (
-        f"SELECT route, {IP_TEXT} AS ip, count() AS requests, "
-        "countIf(status >= 400) AS errors "
-        f"FROM {store.database}.events FINAL "
-        "WHERE ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')} "
-        "AND route IN (SELECT route FROM "
-        f"{store.database}.events WHERE ts >= {{since:DateTime64(3, 'UTC')}} "
-        "AND ts < {until:DateTime64(3, 'UTC')} GROUP BY route ORDER BY count() DESC "
-        "LIMIT {routes:UInt32}) "
+        f"SELECT route, {IP_TEXT} AS ip, count() AS requests, countIf(status >= 400) AS errors "
+        f"FROM {store.database}.events FINAL WHERE {in_window} AND {which} "
         "GROUP BY route, ip ORDER BY route, requests DESC LIMIT {per_route:UInt32} BY route"
     )
-    return store.query(sql, {**window.params, "per_route": per_route, "routes": routes})
+    return store.query(sql, params)
 
 
 def failed_auth_over_time(

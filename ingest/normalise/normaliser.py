@@ -67,17 +67,85 @@ class Normaliser:
         self._source_tags: dict[str, str] = {}
 
     def normalise(self, raw: RawEvent, source: str, position: int) -> Event:
+        # Hot path (once per request): common value types are checked inline and the
+        # helpers only run for the unusual ones, which also produce the error messages.
         get = raw.get
         ts = self._timestamp(get("ts"))
         client_ip = self.resolver.resolve(get("client_ip"), get("forwarded_for"), get("forwarded"))
-        method = _text(get("method"), "method").upper() or "-"
-        path, query, host, scheme = _split_target(get("path"), get("query"))
-        host = _text(get("host"), "host").lower() or host
-        scheme = _text(get("scheme"), "scheme").lower() or scheme
-        query, query_key = self.masker.query(query)
+        value = get("method")
+        method = (value if type(value) is str else _text(value, "method")).upper() or "-"
+        value = get("status")
+        if type(value) is not int or not 0 <= value <= 999:
+            value = _int(value, "status", 0, 999)
+        status: int = value
+        path, query, host, scheme = _split_target(get("path"), get("query"), status)
+        value = get("host")
+        if value:
+            host = _text(value, "host").lower()
+        value = get("scheme")
+        if value:
+            scheme = _text(value, "scheme").lower()
+        query_key = ""
+        if query:
+            query, query_key = self.masker.query(query)
 
-        user = _text(get("user"), "user")
-        api_key = _text(get("api_key_id"), "api_key_id")
+        user, api_key, headers = self._identity(raw, query_key)
+
+        value = get("request_id")
+        request_id = value if type(value) is str else _text(value, "request_id")
+        if not request_id or request_id == "-":
+            request_id = f"{self._source_tag(source)}-{position}"
+
+        declared_route = get("route")
+        if type(declared_route) is str and declared_route.startswith("/"):
+            route = declared_route
+        elif path.startswith("/"):
+            route = self.routes.template(path)
+        else:
+            route = path[:64]  # "*", or a target the server already rejected
+
+        value = get("user_agent")
+        user_agent = value if type(value) is str else _text(value, "user_agent")
+        latency = get("latency_ms")
+        request_bytes = get("request_bytes")
+        response_bytes = get("response_bytes")
+        tls_version = get("tls_version")
+        body = get("body")
+        return Event(
+            request_id,
+            ts,
+            client_ip,
+            method,
+            path,
+            route,
+            status,
+            scheme,
+            host,
+            query,
+            latency if type(latency) is float and latency >= 0 else _float(latency, "latency_ms"),
+            request_bytes
+            if type(request_bytes) is int and request_bytes >= 0
+            else _int(request_bytes, "request_bytes", 0, 1 << 62),
+            response_bytes
+            if type(response_bytes) is int and response_bytes >= 0
+            else _int(response_bytes, "response_bytes", 0, 1 << 62),
+            user_agent[:_MAX_TEXT] if user_agent != "-" else "",
+            user[:256] if user != "-" else "",
+            api_key[:256] if api_key != "-" else "",
+            _tls(tls_version) if tls_version else "",
+            self._body(body) if body else "",
+            headers,
+            source,
+            position,
+        )
+
+    def _identity(self, raw: RawEvent, query_key: str) -> tuple[str, str, dict[str, str]]:
+        """(user, api_key, masked headers): who sent the request, and with which key."""
+        get = raw.get
+        value = get("user")
+        user = value if type(value) is str else _text(value, "user")
+        value = get("api_key_id")
+        api_key = value if type(value) is str else _text(value, "api_key_id")
         raw_key = get("api_key")
         if not api_key and raw_key is not None and raw_key != "":
             api_key = self.masker.fingerprint(_text(raw_key, "api_key"))
@@ -86,51 +154,17 @@ class Normaliser:
         headers_in = get("headers")
         headers = self.masker.headers(headers_in) if isinstance(headers_in, dict) else {}
         authorization = get("authorization")
-        if isinstance(authorization, str) and authorization:
+        if authorization and type(authorization) is str:
             if not user:
                 user = principal_from_authorization(authorization)
             headers["authorization"] = self.masker.authorization(authorization)
         cookie = get("cookie")
-        if isinstance(cookie, str) and cookie:
+        if cookie and type(cookie) is str:
             headers["cookie"] = self.masker.cookie(cookie)
         forwarded_for = get("forwarded_for")
-        if isinstance(forwarded_for, str) and forwarded_for:
+        if forwarded_for and type(forwarded_for) is str:
             headers.setdefault("x-forwarded-for", forwarded_for[:_MAX_TEXT])
-
-        request_id = _text(get("request_id"), "request_id")
-        if not request_id:
-            request_id = f"{self._source_tag(source)}-{position}"
-
-        declared_route = get("route")
-        if isinstance(declared_route, str) and declared_route.startswith("/"):
-            route = declared_route
-        else:
-            route = self.routes.template(path)
-
-        body = get("body")
-        return Event(
-            request_id=request_id,
-            ts=ts,
-            client_ip=client_ip,
-            method=method,
-            path=path,
-            route=route,
-            status=_int(get("status"), "status", 0, 999),
-            scheme=scheme,
-            host=host,
-            query=query,
-            latency_ms=_float(get("latency_ms"), "latency_ms"),
-            request_bytes=_int(get("request_bytes"), "request_bytes", 0, 1 << 62),
-            response_bytes=_int(get("response_bytes"), "response_bytes", 0, 1 << 62),
-            user_agent=_text(get("user_agent"), "user_agent")[:_MAX_TEXT],
-            user=user[:256],
-            api_key=api_key[:256],
-            tls_version=_tls(get("tls_version")),
-            body=self._body(body) if body else "",
-            headers=headers,
-            source=source,
-            position=position,
-        )
+        return user, api_key, headers
 
     def _timestamp(self, value: Any) -> float:
         if value is None or value == "":
@@ -165,9 +199,16 @@ class Normaliser:
         return tag
 
 
-def _split_target(path_value: Any, query_value: Any) -> tuple[str, str, str, str]:
-    """(path, query, host, scheme) from a logged target: origin-form or absolute URL."""
+def _split_target(path_value: Any, query_value: Any, status: int) -> tuple[str, str, str, str]:
+    """(path, query, host, scheme) from a logged target: origin-form or absolute URL.
+
+    A request the server rejected as unreadable (status >= 400, no target logged: garbage
+    or a TLS handshake on a plain port) is still an event, with an empty path: such
+    bursts are exactly what the malformed-request detection looks for.
+    """
     if path_value is None or path_value == "":
+        if status >= 400:
+            return "", "", "", ""
         raise ParseError("missing path")
     if not isinstance(path_value, str):
         raise ParseError(f"path: expected text, got {type(path_value).__name__}")
@@ -180,7 +221,7 @@ def _split_target(path_value: Any, query_value: Any) -> tuple[str, str, str, str
             target = parts.path or "/"
             if parts.query:
                 target += "?" + parts.query
-        elif target != "*":
+        elif target != "*" and status < 400:
             raise ParseError(f"path: not a request target {target[:60]!r}")
     path, _, query = target.partition("?")
     if query_value is not None and query_value != "":

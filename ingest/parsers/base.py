@@ -13,7 +13,7 @@ anything else on bad input.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol, TypedDict
+from typing import Any, ClassVar, Protocol, TypedDict, runtime_checkable
 
 import orjson
 
@@ -33,6 +33,7 @@ class RawEvent(TypedDict, total=False):
     ``authorization``, ``cookie``: raw header values (secrets: fingerprinted; a bearer
     JWT's ``sub`` becomes the user when no user is logged).
     ``headers``: other logged request headers (any case; normalised to lower case).
+    ``route``: a route template the gateway itself declares (``/pets/{petId}``).
     """
 
     request_id: Any
@@ -58,6 +59,7 @@ class RawEvent(TypedDict, total=False):
     tls_version: Any
     body: Any
     headers: Any
+    route: Any
 
 
 class Parser(Protocol):
@@ -67,6 +69,21 @@ class Parser(Protocol):
 
     def parse(self, line: bytes) -> RawEvent:
         """Return the fields of ``line`` or raise ``ParseError``."""
+        ...
+
+
+@runtime_checkable
+class ObjectParser(Parser, Protocol):
+    """A JSON format's parser that can also read an object already decoded.
+
+    ``AutoParser`` decodes a JSON line once to tell the formats apart, then hands the
+    object to the chosen parser's ``from_object``; formats without it get the line
+    again through ``parse``. For a JSON line, ``parse(line)`` and
+    ``from_object(load_json_object(line))`` return the same fields.
+    """
+
+    def from_object(self, obj: dict[str, Any]) -> RawEvent:
+        """Return the fields of a decoded JSON line or raise ``ParseError``."""
         ...
 
 
@@ -116,4 +133,4 @@ def dig(obj: Any, dotted: str) -> Any:
 
 def absent(value: Any) -> bool:
     """True for the placeholders logs write for "no value": None, "", "-"."""
-    return value is None or value == "" or value == "-"
+    return value is None or value in ("", "-")

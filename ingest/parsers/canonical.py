@@ -6,7 +6,7 @@ zone or epoch milliseconds.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ingest.parsers.base import RawEvent, load_json_object
 
@@ -44,7 +44,10 @@ class CanonicalParser:
     name: ClassVar[str] = "canonical"
 
     def parse(self, line: bytes) -> RawEvent:
-        obj = load_json_object(line)
+        return self.from_object(load_json_object(line))
+
+    def from_object(self, obj: dict[str, Any]) -> RawEvent:
+        """The fields of an already decoded canonical line."""
         raw: RawEvent = {}
         for key in CANONICAL_FIELDS:
             value = obj.get(key)

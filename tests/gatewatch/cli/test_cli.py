@@ -143,3 +143,33 @@ def test_missing_input_file_is_a_clear_error(tmp_path: Path) -> None:
     done = gatewatch("ingest", "--input", str(tmp_path / "nope.log"), data_dir=tmp_path / "d")
     assert done.returncode == 1
     assert "nope.log" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_follow_stores_appended_lines_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    log = tmp_path / "live.log"
+    log.write_bytes(b"\n".join(canonical_line(i) for i in range(10)) + b"\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWATCH_")}
+    env["GATEWATCH_DATA_DIR"] = str(tmp_path / "d")
+    env["GATEWATCH_STORAGE__BATCH_MAX_SECONDS"] = "0.2"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gatewatch", "ingest", "--input", str(log), "--follow"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        time.sleep(3)
+        with log.open("ab") as fh:
+            fh.write(b"\n".join(canonical_line(i) for i in range(10, 25)) + b"\n")
+            fh.write(b"{not json\n")
+        time.sleep(3)
+        proc.send_signal(__import__("signal").SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "26 lines" in out and "25 events" in out and "1 dead letters" in out
+    stats = gatewatch("db", "stats", data_dir=tmp_path / "d")
+    assert " 25" in stats.stdout
