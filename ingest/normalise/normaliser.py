@@ -40,6 +40,9 @@ _TLS_NAMES = {
     "ssl3": "SSLv3",
 }
 _MAX_TEXT = 2048
+_PRINCIPALS_MAX = 8192
+_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie"})
+_NOTHING: frozenset[str] = frozenset()
 
 
 class Normaliser:
@@ -65,6 +68,7 @@ class Normaliser:
         self._clock = clock
         self._latest_allowed = clock() + max_future_skew_s
         self._source_tags: dict[str, str] = {}
+        self._principals: dict[str, str] = {}
 
     def normalise(self, raw: RawEvent, source: str, position: int) -> Event:
         # Hot path (once per request): common value types are checked inline and the
@@ -152,19 +156,34 @@ class Normaliser:
         api_key = api_key or query_key
 
         headers_in = get("headers")
-        headers = self.masker.headers(headers_in) if isinstance(headers_in, dict) else {}
         authorization = get("authorization")
+        cookie = get("cookie")
+        if isinstance(headers_in, dict) and headers_in:
+            # Credentials the parser lifted out are masked once, below, not twice.
+            skip = _CREDENTIAL_HEADERS if authorization or cookie else _NOTHING
+            headers = self.masker.headers(headers_in, skip)
+        else:
+            headers = {}
         if authorization and type(authorization) is str:
             if not user:
-                user = principal_from_authorization(authorization)
+                user = self._principal(authorization)
             headers["authorization"] = self.masker.authorization(authorization)
-        cookie = get("cookie")
         if cookie and type(cookie) is str:
             headers["cookie"] = self.masker.cookie(cookie)
         forwarded_for = get("forwarded_for")
         if forwarded_for and type(forwarded_for) is str:
             headers.setdefault("x-forwarded-for", forwarded_for[:_MAX_TEXT])
         return user, api_key, headers
+
+    def _principal(self, authorization: str) -> str:
+        # A session sends the same token with every request; decoding it once is enough.
+        known = self._principals.get(authorization)
+        if known is None:
+            known = principal_from_authorization(authorization)
+            if len(self._principals) >= _PRINCIPALS_MAX:
+                self._principals.clear()
+            self._principals[authorization] = known
+        return known
 
     def _timestamp(self, value: Any) -> float:
         if value is None or value == "":

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import unquote_plus
 
 FINGERPRINT_PREFIX = "fp:"
+_RECENT_MAX = 4096
 _MAX_HEADERS = 64
 _MAX_HEADER_VALUE = 1024
 
@@ -29,20 +30,31 @@ class Fingerprinter:
     (True, True, 19)
     """
 
-    __slots__ = ("_key",)
+    __slots__ = ("_key", "_recent")
 
     def __init__(self, salt: bytes) -> None:
         if not salt:
             raise ValueError("a fingerprint salt must not be empty")
         self._key = hashlib.blake2b(salt, digest_size=32).digest()
+        # Sessions send the same token on every request: a small memo of recent
+        # fingerprints saves the hash. It holds nothing the process did not already
+        # read in clear, and is bounded.
+        self._recent: dict[str, str] = {}
 
     def __call__(self, secret: str) -> str:
+        known = self._recent.get(secret)
+        if known is not None:
+            return known
         if secret.startswith(FINGERPRINT_PREFIX):
             return secret  # already masked (for example by an upstream Gatewatch)
         digest = hashlib.blake2b(
             secret.encode("utf-8", "surrogatepass"), key=self._key, digest_size=8
         )
-        return FINGERPRINT_PREFIX + digest.hexdigest()
+        fingerprint = FINGERPRINT_PREFIX + digest.hexdigest()
+        if len(self._recent) >= _RECENT_MAX:
+            self._recent.clear()
+        self._recent[secret] = fingerprint
+        return fingerprint
 
     def __repr__(self) -> str:
         return "Fingerprinter(<salt hidden>)"
@@ -130,13 +142,18 @@ class SecretMasker:
                 masked.append(self.fingerprint(name))
         return "; ".join(masked)
 
-    def headers(self, headers: Mapping[str, object]) -> dict[str, str]:
-        """Lower-case names, text values (capped), sensitive values fingerprinted."""
+    def headers(
+        self, headers: Mapping[str, object], skip: frozenset[str] = frozenset()
+    ) -> dict[str, str]:
+        """Lower-case names, text values (capped), sensitive values fingerprinted;
+        names in ``skip`` (already handled by the caller) are left out."""
         result: dict[str, str] = {}
         for raw_name, raw_value in headers.items():
             if len(result) >= _MAX_HEADERS:
                 break
             name = str(raw_name).lower()
+            if name in skip:
+                continue
             value = raw_value if isinstance(raw_value, str) else _header_text(raw_value)
             if name in self.sensitive_headers:
                 if name in ("authorization", "proxy-authorization"):

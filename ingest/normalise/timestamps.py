@@ -24,6 +24,7 @@ _MONTHS = {
 # times: a small cache pays off; it is cleared wholesale to stay bounded.
 _CLF_CACHE: dict[str, float] = {}
 _CLF_CACHE_MAX = 4096
+_SECOND_CACHE: dict[str, float] = {}
 
 
 def parse_ts(value: Any) -> float:
@@ -52,6 +53,8 @@ def parse_ts(value: Any) -> float:
         return _from_epoch(float(text))
     if first == "[" and text.endswith("]"):
         return parse_ts(text[1:-1])
+    if len(text) >= 20 and text[-1] == "Z" and text[10] == "T" and text[19] in ".Z":
+        return _parse_utc_rfc3339(text)
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
@@ -59,6 +62,27 @@ def parse_ts(value: Any) -> float:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
+
+
+def _parse_utc_rfc3339(text: str) -> float:
+    """``YYYY-MM-DDTHH:MM:SS[.fff...]Z``, the commonest form, with the whole seconds
+    parsed once per distinct second (lines of one second share them)."""
+    whole = text[:19]
+    base = _SECOND_CACHE.get(whole)
+    if base is None:
+        try:
+            base = datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            raise ParseError(f"ts: unrecognised timestamp {_short(text)}") from None
+        if len(_SECOND_CACHE) >= _CLF_CACHE_MAX:
+            _SECOND_CACHE.clear()
+        _SECOND_CACHE[whole] = base
+    fraction = text[20:-1]
+    if not fraction:
+        return base
+    if not fraction.isdigit():
+        raise ParseError(f"ts: unrecognised timestamp {_short(text)}")
+    return base + int(fraction[:6]) / 10 ** min(len(fraction), 6)
 
 
 def _is_decimal(text: str) -> bool:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """One raw log line as read, before any parsing.
 
     ``source`` names where it came from (a file path, ``stdin``, ``topic/partition``);
@@ -14,6 +13,9 @@ class Record:
     for Kafka). Together they identify the line, so a replay can be recognised.
     ``data`` excludes the line terminator. ``size`` is the original length in bytes,
     which exceeds ``len(data)`` when an over-long line was cut to the reader's limit.
+
+    A NamedTuple: immutable, and one is built per line, where a frozen dataclass's
+    per-field ``object.__setattr__`` would cost more than reading the line.
     """
 
     source: str

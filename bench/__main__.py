@@ -1,0 +1,20 @@
+"""Run every benchmark and print its figures: ``python -m bench`` (or ``make bench``)."""
+
+from __future__ import annotations
+
+from bench import parse, queries, store
+from bench.common import SHARED_DATA
+
+
+def main() -> None:
+    print(
+        f"shared evaluation data: {'found at ' + str(SHARED_DATA) if SHARED_DATA.is_dir() else 'absent'}"
+        " (not needed by these benchmarks)"
+    )
+    for module in (parse, store, queries):
+        print(f"\n== {module.__name__} ==")
+        module.main()
+
+
+if __name__ == "__main__":
+    main()
