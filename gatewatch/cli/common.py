@@ -18,8 +18,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def parse_when(text: str) -> datetime:
-    """An RFC 3339 time, or a relative one like ``15m``, ``2h``, ``7d`` (ago)."""
+    """An RFC 3339 time, ``now``, or a relative one like ``15m``, ``2h``, ``7d`` (ago)."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+    if text == "now":
+        return datetime.now(UTC)
     if text and text[-1] in units and text[:-1].isdigit():
         return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * units[text[-1]])
     try:

@@ -11,9 +11,6 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
-from ingest.sources.file import follow_file, read_file
-from ingest.sources.stream import read_stream
-
 from gatewatch.cli.common import settings_from
 from gatewatch.cli.progress import ProgressLine
 from gatewatch.event import DeadLetter, Event
@@ -21,6 +18,8 @@ from gatewatch.store.writer import BatchWriter
 from gatewatch.wiring import build_pipeline, open_store
 from ingest.parsers import FORMATS, MAPPING_PREFIX
 from ingest.sources.base import Record
+from ingest.sources.file import follow_file, read_file
+from ingest.sources.stream import read_stream
 
 
 def register(commands: Any) -> None:

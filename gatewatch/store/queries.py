@@ -111,3 +111,23 @@ def failed_auth_over_time(
         "AND status IN (401, 403) GROUP BY bucket ORDER BY bucket"
     )
     return store.query(sql, {**window.params, "step": _BUCKETS[bucket]})
+
+
+def dead_letter_reasons(store: Store, *, limit: int = 20) -> list[tuple[Any, ...]]:
+    """Why lines were dead-lettered: (reason, lines), commonest first."""
+    return store.query(
+        f"SELECT reason, count() AS lines FROM {store.database}.dead_letters FINAL "
+        "GROUP BY reason ORDER BY lines DESC LIMIT {limit:UInt32}",
+        {"limit": limit},
+    )
+
+
+def most_failed_logins(store: Store, window: TimeRange) -> tuple[str, str] | None:
+    """(ip, a user it tried) of the client with the most 401s in the window."""
+    rows = store.query(
+        f"SELECT {IP_TEXT} AS ip, anyIf(user, user != '') FROM {store.database}.events "
+        "WHERE status = 401 AND ts >= {since:DateTime64(3, 'UTC')} "
+        "AND ts < {until:DateTime64(3, 'UTC')} GROUP BY ip ORDER BY count() DESC LIMIT 1",
+        window.params,
+    )
+    return (str(rows[0][0]), str(rows[0][1])) if rows else None

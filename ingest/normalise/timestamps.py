@@ -25,6 +25,7 @@ _MONTHS = {
 _CLF_CACHE: dict[str, float] = {}
 _CLF_CACHE_MAX = 4096
 _SECOND_CACHE: dict[str, float] = {}
+_SCALE = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6)
 
 
 def parse_ts(value: Any) -> float:
@@ -82,7 +83,8 @@ def _parse_utc_rfc3339(text: str) -> float:
         return base
     if not fraction.isdigit():
         raise ParseError(f"ts: unrecognised timestamp {_short(text)}")
-    return base + int(fraction[:6]) / 10 ** min(len(fraction), 6)
+    digits = fraction[:6]
+    return base + int(digits) / _SCALE[len(digits)]
 
 
 def _is_decimal(text: str) -> bool:

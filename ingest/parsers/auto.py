@@ -32,12 +32,19 @@ from typing import Any, ClassVar
 
 from gatewatch.errors import ParseError
 from ingest.parsers.aws_apigw import AwsApiGatewayParser
-from ingest.parsers.base import ObjectParser, Parser, RawEvent, decode_text, load_json_object
+from ingest.parsers.base import (
+    ObjectParser,
+    Parser,
+    RawEvent,
+    decode_text,
+    load_json_object,
+    load_lenient_json_object,
+)
 from ingest.parsers.canonical import CanonicalParser
 from ingest.parsers.clf import match_combined
 from ingest.parsers.envoy import EnvoyParser
 from ingest.parsers.kong import KongParser
-from ingest.parsers.nginx import MARKER_KEYS, NginxParser, load_escape_json_object
+from ingest.parsers.nginx import MARKER_KEYS, NginxParser
 from ingest.parsers.traefik import TraefikParser
 
 _ObjectReader = Callable[[dict[str, Any], bytes], RawEvent]
@@ -98,7 +105,7 @@ class AutoParser:
             # NGINX's escape=json writes bytes that are not UTF-8 as they came; such a
             # line is still NGINX's, and parsed as ``--format nginx`` would parse it.
             try:
-                lenient = load_escape_json_object(line)
+                lenient = load_lenient_json_object(line)
             except ParseError:
                 raise exc from None
             if _NGINX_MARKERS.isdisjoint(lenient):

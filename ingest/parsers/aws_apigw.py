@@ -43,9 +43,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, cast
 
 from gatewatch.errors import ParseError
-from ingest.parsers.base import RawEvent, load_json_object
-
-_ABSENT = (None, "", "-")  # ``base.absent`` as a test that costs no call
+from ingest.parsers.base import RawEvent, load_json_object, pick_first
 
 # RawEvent key -> keys holding it, first present wins.
 _FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -111,12 +109,7 @@ class AwsApiGatewayParser:
             )
         get = obj.get
         fields: dict[str, Any] = {}
-        for key, names in _FIELDS:
-            for name in names:
-                value = get(name)
-                if value not in _ABSENT:
-                    fields[key] = value
-                    break
+        pick_first(obj, _FIELDS, fields)
 
         route = get("resourcePath")
         if not (isinstance(route, str) and route.startswith("/")):

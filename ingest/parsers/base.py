@@ -134,3 +134,63 @@ def dig(obj: Any, dotted: str) -> Any:
 def absent(value: Any) -> bool:
     """True for the placeholders logs write for "no value": None, "", "-"."""
     return value is None or value in ("", "-")
+
+
+ABSENT: tuple[None, str, str] = (None, "", "-")
+"""What logs write for "no value" (``absent`` as a tuple test that costs no call)."""
+
+
+def pick_first(
+    obj: dict[str, Any], table: tuple[tuple[str, tuple[str, ...]], ...], into: dict[str, Any]
+) -> None:
+    """For each ``(key, names)`` of ``table``, copy the first present ``obj[name]`` to
+    ``into[key]``, unless ``into`` already has ``key``. Formats spell one field several
+    ways (AWS's examples, Envoy's json_format, NGINX variables); the table lists them
+    in order of preference.
+
+    >>> out: dict[str, Any] = {}
+    >>> table = (("client_ip", ("ip", "sourceIp")),)
+    >>> pick_first({"ip": "-", "sourceIp": "198.51.100.1"}, table, out)
+    >>> out
+    {'client_ip': '198.51.100.1'}
+    """
+    get = obj.get
+    for key, names in table:
+        if key in into:
+            continue
+        for name in names:
+            value = get(name)
+            if value not in ABSENT:
+                into[key] = value
+                break
+
+
+def load_lenient_json_object(line: bytes) -> dict[str, Any]:
+    """Decode a JSON object line, replacing bytes that are not UTF-8 with U+FFFD.
+
+    NGINX ``escape=json``, Kong's encoder and Envoy write header bytes through raw, so
+    one odd byte in a client's User-Agent must not cost the whole request.
+
+    >>> load_lenient_json_object(b'{"http_user_agent": "x\\xff"}')
+    {'http_user_agent': 'x\ufffd'}
+    """
+    try:
+        return load_json_object(line)
+    except ParseError:
+        if _is_utf8(line):
+            raise
+    try:
+        value = orjson.loads(line.decode("utf-8", "replace"))
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ParseError("JSON value is not an object")
+    return value
+
+
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

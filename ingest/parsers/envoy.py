@@ -45,10 +45,7 @@ import re
 from typing import Any, ClassVar, cast
 
 from gatewatch.errors import ParseError
-from ingest.parsers.base import RawEvent
-from ingest.parsers.nginx import load_escape_json_object
-
-_ABSENT = (None, "", "-")  # ``base.absent`` as a test that costs no call
+from ingest.parsers.base import RawEvent, load_lenient_json_object, pick_first
 
 # A quoted field's content when the next field is quoted too: a quote belongs to the
 # content unless `` "`` follows it, so every character has exactly one reading (runs
@@ -123,7 +120,7 @@ class EnvoyParser:
             line = line.lstrip()
             first = line[:1]
         if first == b"{":
-            return self.from_object(load_escape_json_object(line))
+            return self.from_object(load_lenient_json_object(line))
         match = DEFAULT_FORMAT.fullmatch(_decode(line))
         if match is None:
             raise ParseError("line does not match the Envoy default or Istio text format")
@@ -147,14 +144,8 @@ class EnvoyParser:
                 "not an Envoy access log: none of start_time, response_code,"
                 " response_flags, downstream_remote_address"
             )
-        get = obj.get
         fields: dict[str, Any] = {}
-        for key, names in _JSON_FIELDS:
-            for name in names:
-                value = get(name)
-                if value not in _ABSENT:
-                    fields[key] = value
-                    break
+        pick_first(obj, _JSON_FIELDS, fields)
         return cast("RawEvent", fields)
 
 

@@ -49,10 +49,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, cast
 
 from gatewatch.errors import ParseError
-from ingest.parsers.base import RawEvent
-from ingest.parsers.nginx import load_escape_json_object
-
-_ABSENT = (None, "", "-")  # ``base.absent`` as a test that costs no call
+from ingest.parsers.base import ABSENT, RawEvent, load_lenient_json_object
 
 # (object, field) -> RawEvent key, for fields copied as they are.
 _TOP_FIELDS: tuple[tuple[str, str], ...] = (("started_at", "ts"), ("client_ip", "client_ip"))
@@ -88,7 +85,7 @@ class KongParser:
     name: ClassVar[str] = "kong"
 
     def parse(self, line: bytes) -> RawEvent:
-        return self.from_object(load_escape_json_object(line))
+        return self.from_object(load_lenient_json_object(line))
 
     def from_object(self, obj: dict[str, Any]) -> RawEvent:
         """The fields of an already decoded Kong line (see the module docstring)."""
@@ -114,22 +111,22 @@ class KongParser:
         else:
             headers = {}
         request_id = request.get("id")
-        if request_id in _ABSENT:
+        if request_id in ABSENT:
             request_id = _request_id_header(headers, response)
-        if request_id not in _ABSENT:
+        if request_id not in ABSENT:
             fields["request_id"] = request_id
 
         consumer = obj.get("consumer")
         if isinstance(consumer, dict):
             for name in _CONSUMER_NAMES:
                 value = consumer.get(name)
-                if value not in _ABSENT:
+                if value not in ABSENT:
                     fields["user"] = value
                     break
         entity = obj.get("authenticated_entity")
         if isinstance(entity, dict):
             value = entity.get("id")
-            if value not in _ABSENT:
+            if value not in ABSENT:
                 fields["api_key_id"] = value
         return cast("RawEvent", fields)
 
@@ -139,7 +136,7 @@ def _copy(
 ) -> None:
     for name, key in pairs:
         value = source.get(name)
-        if value not in _ABSENT:
+        if value not in ABSENT:
             fields[key] = value
 
 
@@ -147,9 +144,9 @@ def _target(request: dict[str, Any], fields: dict[str, Any]) -> None:
     """``path``, ``query`` and ``scheme`` from ``request.uri``, ``url`` and ``querystring``."""
     url = request.get("url")
     target = request.get("uri")
-    if target in _ABSENT:
+    if target in ABSENT:
         target = url
-    if target not in _ABSENT:
+    if target not in ABSENT:
         fields["path"] = target
         if not (isinstance(target, str) and "?" in target):
             query = request.get("querystring")
@@ -165,7 +162,7 @@ def _lift_headers(headers: dict[str, Any], fields: dict[str, Any]) -> None:
     for key, names in _HEADER_FIELDS:
         for header in names:
             value = headers.get(header)
-            if value not in _ABSENT:
+            if value not in ABSENT:
                 fields[key] = _joined(value, key) if type(value) is list else value
                 break
 
@@ -189,7 +186,7 @@ def _joined(values: list[Any], key: str) -> Any:
 def _request_id_header(headers: dict[str, Any], response: dict[str, Any]) -> Any:
     for header in _REQUEST_ID_HEADERS:
         value = headers.get(header)
-        if value not in _ABSENT:
+        if value not in ABSENT:
             return value
     response_headers = response.get("headers")
     if isinstance(response_headers, dict):

@@ -40,10 +40,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, cast
 
-import orjson
-
 from gatewatch.errors import ParseError
-from ingest.parsers.base import RawEvent, absent, load_json_object
+from ingest.parsers.base import (
+    RawEvent,
+    absent,
+    load_lenient_json_object,
+    pick_first,
+)
 from ingest.parsers.clf import parse_combined, split_request_line
 
 # NGINX variable -> RawEvent key, where one variable is the only source.
@@ -97,7 +100,7 @@ class NginxParser:
     def parse(self, line: bytes) -> RawEvent:
         first = line[:1]
         if first == b"{":
-            return self.from_object(load_escape_json_object(line))
+            return self.from_object(load_lenient_json_object(line))
         if first in (b" ", b"\t"):
             return self.parse(line.lstrip())
         return parse_combined(line)
@@ -112,12 +115,7 @@ class NginxParser:
             value = get(name)
             if value is not None and value not in ("", "-"):
                 fields[key] = value
-        for key, names in _FIRST_OF:
-            for name in names:
-                value = get(name)
-                if value is not None and value not in ("", "-"):
-                    fields[key] = value
-                    break
+        pick_first(obj, _FIRST_OF, fields)
 
         method = get("request_method")
         path = get("request_uri")
@@ -139,26 +137,6 @@ class NginxParser:
             if value is not None and value not in ("", "-"):
                 fields.setdefault("headers", {})[header] = value
         return cast("RawEvent", fields)
-
-
-def load_escape_json_object(line: bytes) -> dict[str, Any]:
-    """Decode an ``escape=json`` line, replacing bytes that are not UTF-8 with U+FFFD.
-
-    >>> load_escape_json_object(b'{"http_user_agent": "x\\xff"}')
-    {'http_user_agent': 'x\ufffd'}
-    """
-    try:
-        return load_json_object(line)
-    except ParseError:
-        if _is_utf8(line):
-            raise
-    try:
-        value = orjson.loads(line.decode("utf-8", "replace"))
-    except orjson.JSONDecodeError as exc:
-        raise ParseError(f"not JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise ParseError("JSON value is not an object")
-    return value
 
 
 def _request_target(get: Callable[[str], Any], method: Any, path: Any) -> tuple[Any, Any, Any]:
@@ -183,14 +161,6 @@ def _request_target(get: Callable[[str], Any], method: Any, path: Any) -> tuple[
         if path is None or absent(query):
             query = None
     return method, path, query
-
-
-def _is_utf8(line: bytes) -> bool:
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _milliseconds(seconds: Any) -> float:

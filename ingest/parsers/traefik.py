@@ -41,12 +41,11 @@ from __future__ import annotations
 from typing import Any, ClassVar, cast
 
 from gatewatch.errors import ParseError
-from ingest.parsers.base import RawEvent, load_json_object
+from ingest.parsers.base import ABSENT, RawEvent, load_json_object, pick_first
 
 _REDACTED = "REDACTED"
 _HEADER_PREFIX = "request_"
 _PREFIX_LENGTH = len(_HEADER_PREFIX)
-_ABSENT = (None, "", "-")
 
 # Traefik key -> RawEvent key, for the keys read first (fallbacks come after).
 _FIELDS: dict[str, str] = {
@@ -107,7 +106,7 @@ class TraefikParser:
         for name, value in obj.items():
             key = field_of(name)
             if key is not None:
-                if value not in _ABSENT:
+                if value not in ABSENT:
                     fields[key] = value
             elif name.startswith(_HEADER_PREFIX) and value != _REDACTED:
                 header = name[_PREFIX_LENGTH:]
@@ -115,24 +114,18 @@ class TraefikParser:
                     headers = fields["headers"] = {}
                 headers[header] = value
                 key = _HEADER_FIELDS.get(header)
-                if key is not None and value not in _ABSENT:
+                if key is not None and value not in ABSENT:
                     fields[key] = value
 
+        pick_first(obj, _FALLBACKS, fields)
         get = obj.get
-        for key, names in _FALLBACKS:
-            if key not in fields:
-                for name in names:
-                    value = get(name)
-                    if value not in _ABSENT:
-                        fields[key] = value
-                        break
         if "api_key" not in fields and headers is not None:
             value = headers.get("Apikey")
-            if value not in _ABSENT:
+            if value not in ABSENT:
                 fields["api_key"] = value
 
         client_host = get("ClientHost")
-        if client_host not in _ABSENT:
+        if client_host not in ABSENT:
             peer = fields.get("client_ip")
             if peer is None:
                 fields["client_ip"] = client_host
@@ -148,7 +141,7 @@ class TraefikParser:
             )
 
         duration = get("Duration")
-        if duration not in _ABSENT:
+        if duration not in ABSENT:
             fields["latency_ms"] = _milliseconds(duration)
         return cast("RawEvent", fields)
 

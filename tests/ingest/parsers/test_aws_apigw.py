@@ -9,7 +9,7 @@ import pytest
 from gatewatch.errors import ParseError
 from ingest.parsers.auto import AutoParser
 from ingest.parsers.aws_apigw import AwsApiGatewayParser
-from ingest.parsers.base import RawEvent
+from tests.ingest.parsers.fields import assert_fields
 
 FORMATS = Path(__file__).parents[2] / "fixtures" / "formats"
 REST_LINES = (FORMATS / "aws-apigw" / "rest.log").read_bytes().splitlines()
@@ -144,13 +144,6 @@ HTTP_EXPECTED: list[dict[str, Any]] = [
         "latency_ms": "3",
     },
 ]
-
-
-def assert_fields(raw: RawEvent, expected: dict[str, Any]) -> None:
-    actual: dict[str, Any] = dict(raw)
-    assert sorted(actual) == sorted(expected)
-    for key, value in expected.items():
-        assert actual[key] == value, key
 
 
 def test_fixture_tables_cover_every_line() -> None:

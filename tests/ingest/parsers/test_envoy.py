@@ -9,8 +9,8 @@ import pytest
 
 from gatewatch.errors import ParseError
 from ingest.parsers.auto import AutoParser
-from ingest.parsers.base import RawEvent
 from ingest.parsers.envoy import EnvoyParser
+from tests.ingest.parsers.fields import assert_fields
 
 FORMATS = Path(__file__).parents[2] / "fixtures" / "formats"
 DEFAULT_LINES = (FORMATS / "envoy" / "default.log").read_bytes().splitlines()
@@ -196,13 +196,6 @@ JSON_EXPECTED: list[dict[str, Any]] = [
         "tls_version": "TLSv1.3",
     },
 ]
-
-
-def assert_fields(raw: RawEvent, expected: dict[str, Any]) -> None:
-    actual: dict[str, Any] = dict(raw)
-    assert sorted(actual) == sorted(expected)
-    for key, value in expected.items():
-        assert actual[key] == value, key
 
 
 def test_fixture_tables_cover_every_line() -> None:

@@ -8,8 +8,8 @@ import pytest
 
 from gatewatch.errors import ParseError
 from ingest.parsers.auto import AutoParser
-from ingest.parsers.base import RawEvent
 from ingest.parsers.kong import KongParser
+from tests.ingest.parsers.fields import assert_fields
 
 FORMATS = Path(__file__).parents[2] / "fixtures" / "formats"
 LINES = (FORMATS / "kong" / "file-log.jsonl").read_bytes().splitlines()
@@ -129,13 +129,6 @@ EXPECTED: list[dict[str, Any]] = [
         "headers": {"host": "api.example.com", "user-agent": "-", "x-forwarded-for": "-"},
     },
 ]
-
-
-def assert_fields(raw: RawEvent, expected: dict[str, Any]) -> None:
-    actual: dict[str, Any] = dict(raw)
-    assert sorted(actual) == sorted(expected)
-    for key, value in expected.items():
-        assert actual[key] == value, key
 
 
 def test_fixture_table_covers_every_line() -> None:

@@ -7,8 +7,8 @@ import orjson
 import pytest
 
 from gatewatch.errors import ParseError
-from ingest.parsers.base import RawEvent
 from ingest.parsers.nginx import NginxParser
+from tests.ingest.parsers.fields import assert_fields
 
 FORMATS = Path(__file__).parents[2] / "fixtures" / "formats"
 COMBINED_LINES = (FORMATS / "nginx" / "combined.log").read_bytes().splitlines()
@@ -214,16 +214,6 @@ JSON_EXPECTED: list[dict[str, Any]] = [
         "status": "200",
     },
 ]
-
-
-def assert_fields(raw: RawEvent, expected: dict[str, Any]) -> None:
-    actual: dict[str, Any] = dict(raw)
-    assert sorted(actual) == sorted(expected)
-    for key, value in expected.items():
-        if isinstance(value, float):
-            assert actual[key] == pytest.approx(value), key
-        else:
-            assert actual[key] == value, key
 
 
 def test_fixture_tables_cover_every_line() -> None:

@@ -8,8 +8,8 @@ import pytest
 
 from gatewatch.errors import ParseError
 from ingest.parsers.auto import AutoParser
-from ingest.parsers.base import RawEvent
 from ingest.parsers.traefik import TraefikParser
+from tests.ingest.parsers.fields import assert_fields
 
 FORMATS = Path(__file__).parents[2] / "fixtures" / "formats"
 LINES = (FORMATS / "traefik" / "access.json.log").read_bytes().splitlines()
@@ -102,16 +102,6 @@ EXPECTED: list[dict[str, Any]] = [
         "headers": {"Cookie": "cart=9f2e1d; sid=77ab31c0"},
     },
 ]
-
-
-def assert_fields(raw: RawEvent, expected: dict[str, Any]) -> None:
-    actual: dict[str, Any] = dict(raw)
-    assert sorted(actual) == sorted(expected)
-    for key, value in expected.items():
-        if isinstance(value, float):
-            assert actual[key] == pytest.approx(value), key
-        else:
-            assert actual[key] == value, key
 
 
 def test_fixture_table_covers_every_line() -> None:
