@@ -7,10 +7,8 @@ from bench.common import SHARED_DATA
 
 
 def main() -> None:
-    print(
-        f"shared evaluation data: {'found at ' + str(SHARED_DATA) if SHARED_DATA.is_dir() else 'absent'}"
-        " (not needed by these benchmarks)"
-    )
+    found = f"found at {SHARED_DATA}" if SHARED_DATA.is_dir() else "absent"
+    print(f"shared evaluation data: {found} (not needed by these benchmarks)")
     for module in (parse, store, queries):
         print(f"\n== {module.__name__} ==")
         module.main()

@@ -12,23 +12,11 @@ import time
 from bench.common import figure, timed
 from gatewatch.settings import load_settings
 from gatewatch.wiring import build_pipeline
-from ingest.simulator.render import RENDERERS
+from ingest.simulator.render import INGEST_FORMAT, RENDERERS
 from ingest.simulator.traffic import SimulationConfig, generate
 from ingest.sources.base import Record
 
 LINES = int(os.environ.get("BENCH_LINES", "100000"))
-# renderer name -> parser format name
-PARSER_FOR = {
-    "canonical": "canonical",
-    "kong": "kong",
-    "envoy": "envoy",
-    "envoy-json": "envoy",
-    "nginx": "nginx",
-    "nginx-json": "nginx",
-    "apache": "apache",
-    "traefik": "traefik",
-    "aws-apigw": "aws-apigw",
-}
 
 
 def main() -> None:
@@ -38,7 +26,7 @@ def main() -> None:
             SimulationConfig(seed=7, start_ts=time.time() - 3600, count=LINES, duration_s=None)
         )
     )
-    for renderer, parser_format in PARSER_FOR.items():
+    for renderer, parser_format in INGEST_FORMAT.items():
         render = RENDERERS[renderer]
         records = [
             Record("bench", i, line, len(line)) for i, line in enumerate(map(render, requests))

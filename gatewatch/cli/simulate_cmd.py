@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from typing import Any
 
-RENDER_FORMATS = (
-    "canonical",
-    "kong",
-    "envoy",
-    "envoy-json",
-    "nginx",
-    "nginx-json",
-    "apache",
-    "traefik",
-    "aws-apigw",
-)
+from gatewatch.cli.common import parse_when
+from ingest.simulator.output import write_lines
+from ingest.simulator.render import RENDERERS
+from ingest.simulator.traffic import SimulationConfig, generate
+
+RENDER_FORMATS = tuple(RENDERERS)
 
 
 def register(commands: Any) -> None:
@@ -25,7 +22,7 @@ def register(commands: Any) -> None:
         description=(
             "Generate realistic API traffic (users with sessions, partners with API keys, "
             "corporate NAT, mobile CGNAT, crawlers, health checks, password typos) in any "
-            "supported log format. Deterministic for a seed: the same seed gives the same "
+            "supported log format. Deterministic for a seed and --start: they give the same "
             "lines. Event time starts at --start and advances by simulated time, never "
             "the wall clock; --rate only paces how fast lines are written."
         ),
@@ -68,6 +65,28 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gatewatch.cli.simulate_run import simulate  # noqa: PLC0415 - wired below
-
-    return simulate(args)
+    duration = args.duration if args.duration is not None else (None if args.count else 600.0)
+    if args.start:
+        start = parse_when(args.start).timestamp()
+    else:
+        # Traffic that ends now, so it lands inside the store's retention window.
+        span = duration if duration is not None else args.count / 100.0
+        start = time.time() - span
+    options: dict[str, Any] = {
+        "seed": args.seed,
+        "start_ts": start,
+        "duration_s": duration,
+        "count": args.count,
+    }
+    if args.users is not None:
+        options["web_users"] = args.users
+    config = SimulationConfig(**options)
+    renderer = RENDERERS[args.format]
+    requests = generate(config)
+    if args.output == "-":
+        written = write_lines(requests, renderer, sys.stdout.buffer, rate=args.rate)
+    else:
+        with open(args.output, "ab") as out:
+            written = write_lines(requests, renderer, out, rate=args.rate)
+        print(f"wrote {written} {args.format} lines to {args.output}", file=sys.stderr)
+    return 0

@@ -173,3 +173,41 @@ def test_follow_stores_appended_lines_and_stops_cleanly_on_sigterm(tmp_path: Pat
     assert "26 lines" in out and "25 events" in out and "1 dead letters" in out
     stats = gatewatch("db", "stats", data_dir=tmp_path / "d")
     assert " 25" in stats.stdout
+
+
+def test_simulate_is_deterministic_and_ingestible(tmp_path: Path) -> None:
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - 3600))
+    args = ("simulate", "--count", "300", "--format", "kong", "--seed", "3", "--start", start)
+    first = gatewatch(*args, data_dir=tmp_path / "d")
+    second = gatewatch(*args, data_dir=tmp_path / "d")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    assert len(first.stdout.splitlines()) == 300
+    other = gatewatch(
+        "simulate",
+        "--count",
+        "300",
+        "--format",
+        "kong",
+        "--seed",
+        "4",
+        "--start",
+        start,
+        data_dir=tmp_path / "d",
+    )
+    assert other.stdout != first.stdout
+
+    out = tmp_path / "sim.log"
+    written = gatewatch(
+        "simulate",
+        "--count",
+        "300",
+        "--format",
+        "traefik",
+        "--output",
+        str(out),
+        data_dir=tmp_path / "d",
+    )
+    assert written.returncode == 0 and "wrote 300 traefik lines" in written.stderr
+    done = gatewatch("ingest", "--input", str(out), data_dir=tmp_path / "d")
+    assert "300 events, 0 dead letters" in done.stdout, done.stdout + done.stderr
