@@ -34,6 +34,7 @@ CHUNK_BYTES = 1 << 20
 """What one read asks for: large enough that per-chunk costs vanish next to per-line
 costs, small enough to keep memory bounded."""
 
+
 class LineSplitter:
     """Cuts a byte stream, fed in chunks of any size, into line Records.
 
