@@ -57,7 +57,9 @@ class DeadLetter:
     """A line that could not become an Event, kept with the reason (never dropped).
 
     ``raw`` is already masked and holds at most the configured number of bytes;
-    ``raw_size`` is the size of the original line.
+    ``raw_size`` is the size of the original line. ``key`` is the Kafka record key
+    (masked text), empty for other sources; for Kafka, ``source`` is
+    ``kafka:TOPIC/PARTITION`` and ``position`` the offset.
     """
 
     source: str
@@ -67,3 +69,4 @@ class DeadLetter:
     raw: str
     raw_size: int
     received_ts: float
+    key: str = ""

@@ -206,6 +206,54 @@ class StorageSettings(Section):
         return value
 
 
+class KafkaSettings(Section):
+    """The Kafka source: one consumer group over several topics, each with its format."""
+
+    bootstrap_servers: list[str] = Field(default_factory=lambda: ["127.0.0.1:9092"])
+    group_id: str = "gatewatch"
+    client_id: str = "gatewatch"
+    topics: dict[str, str] = Field(
+        default_factory=dict, description="topic -> log format (auto, kong, nginx, ...)"
+    )
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_password: SecretStr | None = None
+    max_batch_records: Annotated[int, Field(gt=0, le=1_000_000)] = 20_000
+    fetch_max_wait_ms: Annotated[int, Field(ge=0, le=60_000)] = 500
+    session_timeout_ms: Annotated[int, Field(ge=1000)] = 45_000
+    max_poll_interval_ms: Annotated[int, Field(ge=1000)] = 300_000
+    dead_letter_topic: str | None = Field(
+        default=None, description="also produce dead-lettered records to this topic"
+    )
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and (
+            self.sasl_mechanism is None or not self.sasl_username or self.sasl_password is None
+        ):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs sasl_mechanism, "
+                "sasl_username and sasl_password"
+            )
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together (mutual TLS)")
+        return self
+
+
+class MetricsSettings(Section):
+    """The Prometheus /metrics endpoint of long-running commands."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65_535)] = 9108
+
+
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -224,6 +272,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".gatewatch")
     ingest: IngestSettings = IngestSettings()
     storage: StorageSettings = StorageSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @property

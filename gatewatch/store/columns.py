@@ -81,5 +81,6 @@ def dead_letters_table(dead: Sequence[DeadLetter]) -> pa.Table:
             "reason": pa.array([d.reason for d in dead], pa.string()),
             "raw": pa.array([d.raw for d in dead], pa.string()),
             "raw_size": pa.array([d.raw_size for d in dead], pa.uint64()),
+            "key": pa.array([d.key for d in dead], pa.string()),
         }
     )

@@ -109,4 +109,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        2,
+        "dead_letters.key for Kafka record keys",
+        ("ALTER TABLE {db}.dead_letters ADD COLUMN IF NOT EXISTS key String AFTER position",),
+    ),
 )
