@@ -314,11 +314,21 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
                 values = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(label, [("", f"not valid TOML: {exc}")]) from None
-    values.update(overrides)
+    _merge(values, overrides)
     try:
         return Settings(**values)
     except ValidationError as exc:
         raise ConfigError(label, _problems(exc)) from None
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Deep-merge ``overrides`` (e.g. from command-line flags) into ``base``."""
+    for key, value in overrides.items():
+        current = base.get(key)
+        if isinstance(current, dict) and isinstance(value, dict):
+            _merge(current, value)
+        else:
+            base[key] = value
 
 
 def _secret_key(key: str) -> bool:

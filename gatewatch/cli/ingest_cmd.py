@@ -14,6 +14,7 @@ from typing import Any
 from gatewatch.cli.common import settings_from
 from gatewatch.cli.progress import ProgressLine
 from gatewatch.event import DeadLetter, Event
+from gatewatch.metrics import Metrics
 from gatewatch.store.writer import BatchWriter
 from gatewatch.wiring import build_pipeline, open_store
 from ingest.parsers import FORMATS, MAPPING_PREFIX
@@ -80,7 +81,11 @@ def run(args: argparse.Namespace) -> int:
         if args.input == "-":
             records = read_stream(sys.stdin.buffer, source="stdin", max_line_bytes=max_line)
         elif args.follow:
-            sink = _LockedWriter(writer)
+            metrics = Metrics()
+            if settings.metrics.enabled:
+                metrics.serve(settings.metrics.host, settings.metrics.port)
+            writer.on_flush = lambda events, _dead: metrics.stored.inc(events)
+            sink = _LockedWriter(writer, metrics, args.input)
             ticker = threading.Thread(target=sink.tick_until, args=(stop,), daemon=True)
             ticker.start()
             records = follow_file(
@@ -126,19 +131,26 @@ def _until(records: Iterator[Record], stop: threading.Event) -> Iterator[Record]
 
 
 class _LockedWriter:
-    """Serialises the pipeline's adds with a timer's idle flushes (follow mode only)."""
+    """Serialises the pipeline's adds with a timer's idle flushes (follow mode only),
+    and counts what passes for /metrics."""
 
-    def __init__(self, writer: BatchWriter) -> None:
+    def __init__(self, writer: BatchWriter, metrics: Metrics, source: str) -> None:
         self.writer = writer
         self.lock = threading.Lock()
+        self.metrics = metrics
+        self._consumed = metrics.consumed.labels(source)
+        self._dead = metrics.dead_lettered.labels(source)
 
     def add_event(self, event: Event) -> None:
         with self.lock:
             self.writer.add_event(event)
+        self._consumed.inc()
 
     def add_dead_letter(self, dead: DeadLetter) -> None:
         with self.lock:
             self.writer.add_dead_letter(dead)
+        self._consumed.inc()
+        self._dead.inc()
 
     def tick_until(self, stop: threading.Event) -> None:
         interval = min(self.writer.max_seconds, 1.0)

@@ -25,8 +25,10 @@ class BatchWriter:
         max_rows: int = 50_000,
         max_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        on_flush: Callable[[int, int], None] | None = None,
     ) -> None:
         self.store = store
+        self.on_flush = on_flush
         self.max_rows = max_rows
         self.max_seconds = max_seconds
         self._clock = clock
@@ -75,3 +77,5 @@ class BatchWriter:
         self._oldest = None
         if events or dead:
             log.debug("stored %d events and %d dead letters", len(events), len(dead))
+            if self.on_flush is not None:
+                self.on_flush(len(events), len(dead))

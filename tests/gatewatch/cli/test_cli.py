@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import orjson
@@ -34,6 +36,12 @@ def gatewatch(
         timeout=120,
         check=False,
     )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def subcommand_paths() -> list[list[str]]:
@@ -151,6 +159,8 @@ def test_follow_stores_appended_lines_and_stops_cleanly_on_sigterm(tmp_path: Pat
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWATCH_")}
     env["GATEWATCH_DATA_DIR"] = str(tmp_path / "d")
     env["GATEWATCH_STORAGE__BATCH_MAX_SECONDS"] = "0.2"
+    port = free_port()
+    env["GATEWATCH_METRICS__PORT"] = str(port)
     proc = subprocess.Popen(
         [sys.executable, "-m", "gatewatch", "ingest", "--input", str(log), "--follow"],
         stdout=subprocess.PIPE,
@@ -164,6 +174,10 @@ def test_follow_stores_appended_lines_and_stops_cleanly_on_sigterm(tmp_path: Pat
             fh.write(b"\n".join(canonical_line(i) for i in range(10, 25)) + b"\n")
             fh.write(b"{not json\n")
         time.sleep(3)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as page:
+            metrics = page.read().decode()
+        assert 'gatewatch_records_consumed_total{source="' in metrics
+        assert "gatewatch_events_stored_total 25.0" in metrics
         proc.send_signal(__import__("signal").SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
