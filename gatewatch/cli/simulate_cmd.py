@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
 from typing import Any
 
 from gatewatch.cli.common import parse_when
+from ingest.simulator.kafka_output import produce_lines
 from ingest.simulator.output import write_lines
 from ingest.simulator.render import RENDERERS
 from ingest.simulator.traffic import SimulationConfig, generate
@@ -61,6 +63,13 @@ def register(commands: Any) -> None:
         help="event time of the first request, RFC 3339 (default: now minus the duration)",
     )
     parser.add_argument("--users", type=int, default=None, help="number of simulated users")
+    parser.add_argument(
+        "--kafka",
+        metavar="BOOTSTRAP",
+        help="produce into Kafka at BOOTSTRAP (host:port[,host:port]) instead of "
+        "writing lines; messages are keyed by client IP",
+    )
+    parser.add_argument("--topic", help="with --kafka: the topic to produce to")
     parser.set_defaults(handler=run)
 
 
@@ -83,6 +92,17 @@ def run(args: argparse.Namespace) -> int:
     config = SimulationConfig(**options)
     renderer = RENDERERS[args.format]
     requests = generate(config)
+    if args.kafka:
+        if not args.topic:
+            print("gatewatch simulate: --kafka needs --topic", file=sys.stderr)
+            return 2
+        sent = asyncio.run(
+            produce_lines(
+                requests, renderer, bootstrap_servers=args.kafka, topic=args.topic, rate=args.rate
+            )
+        )
+        print(f"produced {sent} {args.format} messages to {args.topic}", file=sys.stderr)
+        return 0
     if args.output == "-":
         written = write_lines(requests, renderer, sys.stdout.buffer, rate=args.rate)
     else:
