@@ -87,7 +87,7 @@ class ObjectParser(Parser, Protocol):
         ...
 
 
-def load_json_object(line: bytes) -> dict[str, Any]:
+def load_json_object(line: bytes | str) -> dict[str, Any]:
     """Decode a JSON object line, or raise ``ParseError`` with a storable reason.
 
     >>> load_json_object(b'{"a": 1}')
@@ -179,13 +179,7 @@ def load_lenient_json_object(line: bytes) -> dict[str, Any]:
     except ParseError:
         if _is_utf8(line):
             raise
-    try:
-        value = orjson.loads(line.decode("utf-8", "replace"))
-    except orjson.JSONDecodeError as exc:
-        raise ParseError(f"not JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise ParseError("JSON value is not an object")
-    return value
+    return load_json_object(line.decode("utf-8", "replace"))
 
 
 def _is_utf8(line: bytes) -> bool:
