@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import time
 from typing import Any
 
 from gatewatch.cli.common import settings_from
@@ -73,6 +74,6 @@ def run(args: argparse.Namespace) -> int:
         metrics.close()
     print(
         f"consumed {stats.records} records: {stats.events} events, "
-        f"{stats.dead_letters} dead letters"
+        f"{stats.dead_letters} dead letters ({time.process_time():.2f} CPU s)"
     )
     return 0
