@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
 
 from bench.common import figure
 from ingest.simulator.kafka_output import produce_lines
@@ -132,6 +133,8 @@ def _wait_caught_up(bootstrap: str, group: str, total: int, timeout: float) -> N
         await admin.start()
         try:
             offsets = await admin.list_consumer_group_offsets(group)
+        except KafkaError:  # the group does not exist until the consumer joins
+            return 0
         finally:
             await admin.close()
         return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
