@@ -248,7 +248,7 @@ def render_kong(r: SimRequest) -> bytes:
     request (partners' API keys via key-auth; user JWTs are verified upstream).
     """
     started = int(r.ts * 1000)
-    uri = f"{r.path}?{r.query}" if r.query else r.path
+    uri = r.uri
     kong_id = r.request_id.replace("-", "")
     headers = {"host": r.host, "user-agent": r.user_agent, "accept": "application/json"}
     headers.update(r.headers)
@@ -335,7 +335,7 @@ def _envoy_forwarded_for(r: SimRequest) -> str:
 def render_envoy(r: SimRequest) -> bytes:
     """Envoy's default access log format (text)."""
     flags, upstream_time, upstream_host = _envoy_outcome(r)
-    uri = backslash_escape(f"{r.path}?{r.query}" if r.query else r.path)
+    uri = backslash_escape(r.uri)
     return (
         f"[{_iso_ms(r.ts)}] "
         f'"{r.method} {uri} {_envoy_protocol(r.protocol)}" '
@@ -359,7 +359,7 @@ def render_envoy_json(r: SimRequest) -> bytes:
         {
             "start_time": _iso_ms(r.ts),
             "method": r.method,
-            "path": f"{r.path}?{r.query}" if r.query else r.path,
+            "path": r.uri,
             "protocol": _envoy_protocol(r.protocol),
             "response_code": r.status,
             "response_flags": flags,
@@ -382,7 +382,7 @@ def render_envoy_json(r: SimRequest) -> bytes:
 
 def render_nginx(r: SimRequest) -> bytes:
     """NGINX ``combined``, from a server with ``realip`` resolving X-Forwarded-For."""
-    uri = nginx_escape(f"{r.path}?{r.query}" if r.query else r.path)
+    uri = nginx_escape(r.uri)
     referer = nginx_escape(r.headers.get("referer", "-"))
     return (
         f"{r.client_ip} - - [{_clf(r.ts)}] "
@@ -404,7 +404,7 @@ def render_nginx_json(r: SimRequest) -> bytes:
             "remote_addr": r.peer_ip,
             "remote_user": "",
             "request_method": r.method,
-            "request_uri": f"{r.path}?{r.query}" if r.query else r.path,
+            "request_uri": r.uri,
             "status": str(r.status),
             "body_bytes_sent": str(r.response_bytes),
             "request_length": str(r.request_bytes),
@@ -426,7 +426,7 @@ def render_nginx_json(r: SimRequest) -> bytes:
 def render_apache(r: SimRequest) -> bytes:
     """Apache ``combined`` (``%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"``),
     with ``mod_remoteip`` resolving X-Forwarded-For; ``%b`` is ``-`` for no body."""
-    uri = backslash_escape(f"{r.path}?{r.query}" if r.query else r.path)
+    uri = backslash_escape(r.uri)
     referer = backslash_escape(r.headers.get("referer", "-"))
     return (
         f"{r.client_ip} - - [{_clf(r.ts)}] "
@@ -482,7 +482,7 @@ def render_traefik(r: SimRequest) -> bytes:
         "RequestContentSize": r.request_body_bytes,
         "RequestHost": r.host,
         "RequestMethod": r.method,
-        "RequestPath": f"{r.path}?{r.query}" if r.query else r.path,
+        "RequestPath": r.uri,
         "RequestPort": "-",
         "RequestProtocol": r.protocol,
         "RequestScheme": r.scheme,
