@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from gatewatch.cli.logs import configure_logging
 from gatewatch.settings import Settings, load_settings
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    """Load settings and configure logging (the entry point's one job before work)."""
-    settings = load_settings(args.config)
+def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
+    """Load settings (plus overrides from command-line flags) and configure logging: the
+    entry point's one job before work."""
+    settings = load_settings(args.config, **overrides)
     level = "DEBUG" if getattr(args, "verbose", False) else settings.logging.level
     configure_logging(level, settings.logging.format)
     return settings

@@ -10,7 +10,6 @@ from typing import Any
 
 from gatewatch.cli.common import settings_from
 from gatewatch.metrics import Metrics
-from gatewatch.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +59,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from gatewatch.kafka_ingest import run_kafka  # noqa: PLC0415 - keeps --help fast
 
-    settings_from(args)  # logging, and the file's own validation first
-    settings = load_settings(args.config, **_overrides(args))
+    settings = settings_from(args, **_overrides(args))
     if not settings.kafka.topics:
         print("gatewatch run: no topics: pass --topic TOPIC[:FORMAT] or set kafka.topics")
         return 2
