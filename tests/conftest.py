@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from gatewatch.settings import Settings, load_settings
+from gatewatch.settings import ENV_PREFIX, Settings, load_settings
 from gatewatch.store.client import Store
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-@pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for key in list(__import__("os").environ):
-        if key.startswith("GATEWATCH_"):
+@pytest.fixture(autouse=True)
+def _no_gatewatch_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process tests see only the settings they set, not the developer's shell."""
+    for key in list(os.environ):
+        if key.startswith(ENV_PREFIX):
             monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
     return load_settings(
         None,
         data_dir=str(tmp_path / "data"),

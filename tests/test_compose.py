@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -60,9 +59,6 @@ def test_gatewatch_settings_in_compose_are_known() -> None:
 
 
 def test_compose_settings_validate(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in list(os.environ):
-        if key.startswith(ENV_PREFIX):
-            monkeypatch.delenv(key)
     for key, value in _gatewatch_env().items():
         monkeypatch.setenv(key, value)
     settings = load_settings(None)

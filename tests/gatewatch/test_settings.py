@@ -8,13 +8,6 @@ from gatewatch.errors import ConfigError
 from gatewatch.settings import load_settings
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in list(__import__("os").environ):
-        if key.startswith("GATEWATCH_"):
-            monkeypatch.delenv(key)
-
-
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "gatewatch.toml"
     path.write_text(text)
