@@ -48,6 +48,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from gatewatch.errors import ConfigError, SourceError, StoreError
 from gatewatch.event import DeadLetter, Event
+from gatewatch.gc_tuning import tune_for_streaming
 from gatewatch.metrics import Metrics
 from gatewatch.pipeline import Pipeline
 from gatewatch.settings import Settings
@@ -56,7 +57,8 @@ from gatewatch.store.writer import BatchWriter
 from gatewatch.wiring import build_masker, build_pipeline, open_store
 from ingest.normalise.secrets import SecretMasker
 from ingest.parsers import UnknownFormatError
-from ingest.sources.kafka import build_consumer, build_producer, source_name, to_record
+from ingest.sources.base import Record
+from ingest.sources.kafka import build_consumer, build_producer, source_name
 
 log = logging.getLogger(__name__)
 
@@ -146,20 +148,25 @@ class BatchStore:
 
     def store(self, batch: Batch) -> BatchResult:
         result = BatchResult()
-        add_event = self.writer.add_event
         for tp, messages in batch.items():
-            pipeline = self.pipelines[tp.topic]
+            process = self.pipelines[tp.topic].process
             source = source_name(tp.topic, tp.partition)
             dead_before = len(result.dead)
+            events: list[Event] = []
+            keep = events.append
             for message in messages:
-                processed = pipeline.process(to_record(message))
-                if isinstance(processed, Event):
-                    add_event(processed)
-                    result.events += 1
-                    continue
-                dead = dataclasses.replace(processed, key=self._key(message.key))
-                self.writer.add_dead_letter(dead)
-                result.dead.append(KafkaDeadLetter(tp.topic, tp.partition, message.offset, dead))
+                value: bytes = message.value or b""  # a tombstone is an empty line
+                processed = process(Record(source, message.offset, value, len(value)))
+                if isinstance(processed, DeadLetter):
+                    dead = dataclasses.replace(processed, key=self._key(message.key))
+                    self.writer.add_dead_letter(dead)
+                    result.dead.append(
+                        KafkaDeadLetter(tp.topic, tp.partition, message.offset, dead)
+                    )
+                else:
+                    keep(processed)
+            self.writer.add_events(events)
+            result.events += len(events)
             if messages:
                 result.records += len(messages)
                 result.next_offsets[tp] = messages[-1].offset + 1
@@ -570,6 +577,7 @@ async def run_kafka(
                 build_producer(settings.kafka) if settings.kafka.dead_letter_topic else None
             ),
         )
+        tune_for_streaming()
         return await ingest.run(stop_event)
     finally:
         if restore is not None:

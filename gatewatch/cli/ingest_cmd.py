@@ -14,6 +14,7 @@ from typing import Any
 from gatewatch.cli.common import settings_from
 from gatewatch.cli.progress import ProgressLine
 from gatewatch.event import DeadLetter, Event
+from gatewatch.gc_tuning import tune_for_streaming
 from gatewatch.metrics import Metrics
 from gatewatch.store.writer import BatchWriter
 from gatewatch.wiring import build_pipeline, open_store
@@ -99,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
                 if progress
                 else None,
             )
+        tune_for_streaming()
         pipeline.run(_until(records, stop), sink)
     finally:
         if ticker is not None:

@@ -42,6 +42,12 @@ class BatchWriter:
         self._events.append(event)
         self._after_add()
 
+    def add_events(self, events: list[Event]) -> None:
+        """Several events at once (a consumed batch): one size and time check."""
+        if events:
+            self._events.extend(events)
+            self._after_add()
+
     def add_dead_letter(self, dead: DeadLetter) -> None:
         self._dead.append(dead)
         self._after_add()

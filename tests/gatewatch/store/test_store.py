@@ -132,6 +132,16 @@ def test_batch_writer_bounds_by_rows_and_time(store: Store) -> None:
     assert store.count("events") == 25
 
 
+def test_batch_writer_takes_a_consumed_batch_at_once(store: Store) -> None:
+    writer = BatchWriter(store, max_rows=10, max_seconds=60.0, clock=lambda: 0.0)
+    writer.add_events([event(i) for i in range(4)])
+    writer.add_events([])
+    assert writer.pending == 4 and writer.events_written == 0
+    writer.add_events([event(i) for i in range(4, 12)])
+    assert writer.pending == 0 and writer.events_written == 12
+    assert store.count("events") == 12
+
+
 def test_forensic_queries(store: Store) -> None:
     events = [
         event(i, client_ip="198.51.100.7", user="alice", status=401 if i % 3 == 0 else 200)

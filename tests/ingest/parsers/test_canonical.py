@@ -105,3 +105,15 @@ def test_is_an_object_parser() -> None:
 def test_bad_input_raises_parse_error(line: bytes, reason: str) -> None:
     with pytest.raises(ParseError, match=reason):
         CanonicalParser().parse(line)
+
+
+def test_fields_outside_the_canonical_event_are_not_read() -> None:
+    # A line that carries extra fields must not smuggle in RawEvent-only keys (a
+    # declared route, a raw authorization value) that the canonical event does not have.
+    line = (
+        b'{"ts": 1710235801000, "client_ip": "203.0.113.9", "method": "GET", "path": "/a/1",'
+        b' "status": 200, "route": "/spoofed", "authorization": "Bearer x", "extra": 1}'
+    )
+    raw = CanonicalParser().parse(line)
+    assert "route" not in raw and "authorization" not in raw and "extra" not in raw
+    assert raw["path"] == "/a/1"
