@@ -46,15 +46,17 @@ import orjson
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from detectors.engine import DetectionEngine
 from gatewatch.errors import ConfigError, SourceError, StoreError
 from gatewatch.event import DeadLetter, Event
+from gatewatch.finding import Finding
 from gatewatch.gc_tuning import tune_for_streaming
 from gatewatch.metrics import Metrics
 from gatewatch.pipeline import Pipeline
 from gatewatch.settings import Settings
 from gatewatch.store.client import Store
 from gatewatch.store.writer import BatchWriter
-from gatewatch.wiring import build_masker, build_pipeline, open_store
+from gatewatch.wiring import build_engine, build_masker, build_pipeline, open_store
 from ingest.normalise.secrets import SecretMasker
 from ingest.parsers import UnknownFormatError
 from ingest.sources.base import Record
@@ -138,8 +140,10 @@ class BatchStore:
         masker: SecretMasker,
         metrics: Metrics,
         *,
+        engine: DetectionEngine | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self.engine = engine
         self.pipelines = pipelines
         self.writer = writer
         self.masker = masker
@@ -167,6 +171,10 @@ class BatchStore:
                     keep(processed)
             self.writer.add_events(events)
             result.events += len(events)
+            if self.engine is not None:
+                detect = self.engine.process
+                for event in events:
+                    detect(event)
             if messages:
                 result.records += len(messages)
                 result.next_offsets[tp] = messages[-1].offset + 1
@@ -201,6 +209,10 @@ class BatchStore:
     @property
     def pending(self) -> int:
         return self.writer.pending
+
+    def finish_detection(self) -> None:
+        if self.engine is not None:
+            self.engine.finish()
 
     def _key(self, key: bytes | None) -> str:
         if not key:
@@ -331,7 +343,18 @@ class KafkaIngest:
             max_seconds=math.inf,
             on_flush=lambda events, _dead: metrics.stored.inc(events),
         )
-        self._batches = BatchStore(_pipelines(settings, masker), writer, masker, metrics)
+
+        def store_finding(finding: Finding) -> None:
+            metrics.findings.labels(finding.kind, finding.severity.value).inc()
+            writer.add_finding(finding)
+
+        self._batches = BatchStore(
+            _pipelines(settings, masker),
+            writer,
+            masker,
+            metrics,
+            engine=build_engine(settings, store_finding),
+        )
         # Taken by a batch from insert to commit, and by the revoke callback, so
         # partitions never leave while their records are stored but not committed.
         self._lock = asyncio.Lock()
@@ -371,6 +394,9 @@ class KafkaIngest:
                     async with self._lock:
                         await self._committer.commit()
             async with self._lock:
+                # Detection ends with the stream: release held events and store the
+                # final version of every open episode with the last batch.
+                await asyncio.to_thread(self._batches.finish_detection)
                 await self._settle()
         finally:
             await _stop(consumer, "consumer")

@@ -28,6 +28,12 @@ class Metrics:
         self.dead_lettered = Counter(
             "gatewatch_dead_letters", "Records dead-lettered", ["source"], registry=self.registry
         )
+        self.findings = Counter(
+            "gatewatch_findings",
+            "Findings raised or updated by the detectors",
+            ["kind", "severity"],
+            registry=self.registry,
+        )
         self.lag = Gauge(
             "gatewatch_kafka_lag",
             "Records behind the partition's high watermark",

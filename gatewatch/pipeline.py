@@ -41,6 +41,22 @@ class EventSink(Protocol):
     def add_dead_letter(self, dead: DeadLetter) -> None: ...
 
 
+class DetectingSink:
+    """Passes events on to ``sink`` and to the detectors (``detect``, the engine's
+    ``process``); dead letters only to ``sink``."""
+
+    def __init__(self, sink: EventSink, detect: Callable[[Event], None]) -> None:
+        self.sink = sink
+        self.detect = detect
+
+    def add_event(self, event: Event) -> None:
+        self.sink.add_event(event)
+        self.detect(event)
+
+    def add_dead_letter(self, dead: DeadLetter) -> None:
+        self.sink.add_dead_letter(dead)
+
+
 class Pipeline:
     """Turns records into Events and dead letters for one input format."""
 

@@ -14,7 +14,7 @@ import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -226,6 +227,11 @@ class KafkaSettings(Section):
     ssl_password: SecretStr | None = None
     max_batch_records: Annotated[int, Field(gt=0, le=1_000_000)] = 20_000
     fetch_max_wait_ms: Annotated[int, Field(ge=0, le=60_000)] = 500
+    max_partition_fetch_bytes: Annotated[int, Field(ge=65_536, le=256 * 1024 * 1024)] = Field(
+        default=4 * 1024 * 1024,
+        description="bytes fetched per partition per request; larger batches mean fewer, "
+        "cheaper inserts (aiokafka's 1 MiB default gave ~3k-record batches)",
+    )
     session_timeout_ms: Annotated[int, Field(ge=1000)] = 45_000
     max_poll_interval_ms: Annotated[int, Field(ge=1000)] = 300_000
     dead_letter_topic: str | None = Field(
@@ -254,6 +260,67 @@ class MetricsSettings(Section):
     port: Annotated[int, Field(ge=0, le=65_535)] = 9108
 
 
+class DetectorConfig(NamedTuple):
+    """One configured detector: its registry type and validated params."""
+
+    type: str
+    params: Any
+
+
+class DetectionSettings(Section):
+    """The streaming detectors: event-time handling and each detector's params.
+
+    ``detectors`` maps a name to its table; the table's optional ``type`` picks the
+    detector class (default: the name), the rest are that detector's params, validated
+    here so a bad threshold stops start-up with its key. Registered detectors that are
+    not configured run with their defaults; ``enabled = false`` turns one off.
+    """
+
+    enabled: bool = True
+    allowed_lateness_s: Annotated[float, Field(ge=0, le=3600)] = Field(
+        default=5.0, description="how long to wait for out-of-order events (event time)"
+    )
+    evidence_limit: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=200, description="request ids kept per finding when streaming (detect keeps all)"
+    )
+    detectors: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("detectors", mode="before")
+    @classmethod
+    def _detector_params(cls, value: Any) -> dict[str, Any]:
+        from detectors.registry import DETECTORS  # noqa: PLC0415 - settings load first
+
+        if not isinstance(value, dict):
+            raise ValueError("expected a table of detector tables")
+        validated: dict[str, Any] = {}
+        for name, table in value.items():
+            if isinstance(table, DetectorConfig):
+                validated[name] = table
+                continue
+            if not isinstance(table, dict):
+                raise ValueError(f"{name}: expected a table")
+            params = dict(table)
+            kind = params.pop("type", name)
+            detector = DETECTORS.get(kind)
+            if detector is None:
+                known = ", ".join(sorted(DETECTORS))
+                raise ValueError(f"{name}: unknown detector type {kind!r} (known: {known})")
+            try:
+                validated[name] = DetectorConfig(kind, detector.Params(**params))
+            except ValidationError as exc:
+                first = exc.errors(include_url=False)[0]
+                where = ".".join(str(part) for part in first["loc"])
+                raise ValueError(f"{name}.{where}: {first['msg']}") from None
+        return validated
+
+    @field_serializer("detectors")
+    def _show_detectors(self, detectors: dict[str, Any]) -> dict[str, Any]:
+        return {
+            name: {"type": config.type, **config.params.model_dump(mode="json")}
+            for name, config in detectors.items()
+        }
+
+
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -275,6 +342,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
+    detection: DetectionSettings = DetectionSettings()
 
     @property
     def storage_dsn(self) -> str:

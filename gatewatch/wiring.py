@@ -7,9 +7,13 @@ tests assemble the same thing.
 from __future__ import annotations
 
 import time
+from typing import Any
 
+from detectors.base import Detector, FindingSink
+from detectors.engine import DetectionEngine
+from detectors.registry import DETECTORS
 from gatewatch.pipeline import Pipeline
-from gatewatch.settings import Settings
+from gatewatch.settings import DetectorConfig, Settings
 from gatewatch.store.client import Store
 from ingest.normalise.client_ip import ClientIpResolver
 from ingest.normalise.normaliser import Normaliser
@@ -94,4 +98,37 @@ def build_pipeline(
         format_name=name,
         max_line_bytes=ingest.max_line_bytes,
         dead_letter_max_bytes=settings.storage.dead_letter_max_bytes,
+    )
+
+
+def build_detectors(settings: Settings) -> list[Detector[Any]]:
+    """The enabled detectors: every configured one, plus each registered type that the
+    config does not mention, with its defaults."""
+    configured: dict[str, DetectorConfig] = settings.detection.detectors
+    chosen = dict(configured)
+    mentioned = {config.type for config in configured.values()}
+    for name, detector in DETECTORS.items():
+        if name not in mentioned and name not in chosen:
+            chosen[name] = DetectorConfig(name, detector.Params())
+    return [
+        DETECTORS[config.type](config.params, label=name)
+        for name, config in sorted(chosen.items())
+        if config.params.enabled
+    ]
+
+
+def build_engine(
+    settings: Settings, sink: FindingSink, *, offline: bool = False
+) -> DetectionEngine:
+    """The detection engine over the enabled detectors.
+
+    ``offline`` (``gatewatch detect``) keeps every contributing request id as evidence;
+    streaming keeps ``detection.evidence_limit`` per finding.
+    """
+    detection = settings.detection
+    return DetectionEngine(
+        build_detectors(settings) if detection.enabled else [],
+        sink,
+        allowed_lateness_s=detection.allowed_lateness_s,
+        evidence_limit=None if offline else detection.evidence_limit,
     )

@@ -14,10 +14,13 @@ from typing import Any
 from gatewatch.cli.common import settings_from
 from gatewatch.cli.progress import ProgressLine
 from gatewatch.event import DeadLetter, Event
+from gatewatch.finding import Finding
 from gatewatch.gc_tuning import tune_for_streaming
 from gatewatch.metrics import Metrics
+from gatewatch.pipeline import DetectingSink, Pipeline
+from gatewatch.store.client import Store
 from gatewatch.store.writer import BatchWriter
-from gatewatch.wiring import build_pipeline, open_store
+from gatewatch.wiring import build_engine, build_pipeline, open_store
 from ingest.parsers import FORMATS, MAPPING_PREFIX
 from ingest.sources.base import Record
 from ingest.sources.file import follow_file, read_file
@@ -76,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     progress = ProgressLine(sys.stderr) if show_progress else None
     started = time.monotonic()
     sink: BatchWriter | _LockedWriter = writer
+    engine = build_engine(settings, writer.add_finding)
     ticker: threading.Thread | None = None
     try:
         records: Iterator[Record]
@@ -87,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
                 metrics.serve(settings.metrics.host, settings.metrics.port)
             writer.on_flush = lambda events, _dead: metrics.stored.inc(events)
             sink = _LockedWriter(writer, metrics, args.input)
+            engine = build_engine(settings, sink.add_finding)
             ticker = threading.Thread(target=sink.tick_until, args=(stop,), daemon=True)
             ticker.start()
             records = follow_file(
@@ -101,28 +106,40 @@ def run(args: argparse.Namespace) -> int:
                 else None,
             )
         tune_for_streaming()
-        pipeline.run(_until(records, stop), sink)
+        pipeline.run(_until(records, stop), DetectingSink(sink, engine.process))
     finally:
         if ticker is not None:
             stop.set()
             ticker.join(timeout=5)
+        engine.finish()
         writer.flush()
         _restore_signals(previous)
         if progress:
             progress.clear()
+    _report(args.input, pipeline, writer, store, time.monotonic() - started)
+    store.close()
+    return 0
+
+
+def _report(
+    source: str, pipeline: Pipeline, writer: BatchWriter, store: Store, seconds: float
+) -> None:
     stats = pipeline.stats
-    elapsed = max(time.monotonic() - started, 1e-9)
+    elapsed = max(seconds, 1e-9)
     print(
-        f"ingested {stats.lines} lines from {args.input}: {stats.events} events, "
+        f"ingested {stats.lines} lines from {source}: {stats.events} events, "
         f"{stats.dead_letters} dead letters in {elapsed:.1f} s "
         f"({stats.lines / elapsed:,.0f} lines/s)"
     )
     if stats.reasons:
         top = sorted(stats.reasons.items(), key=lambda item: -item[1])[:5]
         print("dead-letter reasons: " + "; ".join(f"{reason} ({n})" for reason, n in top))
+    if writer.findings_written:
+        print(
+            f"detectors stored {writer.findings_written} finding versions; "
+            "list them with 'gatewatch query findings'"
+        )
     print(f"stored in {store.dsn.split('?')[0]} database {store.database}")
-    store.close()
-    return 0
 
 
 def _until(records: Iterator[Record], stop: threading.Event) -> Iterator[Record]:
@@ -153,6 +170,10 @@ class _LockedWriter:
             self.writer.add_dead_letter(dead)
         self._consumed.inc()
         self._dead.inc()
+
+    def add_finding(self, finding: Finding) -> None:
+        with self.lock:
+            self.writer.add_finding(finding)
 
     def tick_until(self, stop: threading.Event) -> None:
         interval = min(self.writer.max_seconds, 1.0)

@@ -13,7 +13,15 @@ import sys
 from collections.abc import Sequence
 
 from gatewatch import __version__
-from gatewatch.cli import config_cmd, db_cmd, ingest_cmd, query_cmd, run_cmd, simulate_cmd
+from gatewatch.cli import (
+    config_cmd,
+    db_cmd,
+    detect_cmd,
+    ingest_cmd,
+    query_cmd,
+    run_cmd,
+    simulate_cmd,
+)
 from gatewatch.cli.logs import configure_logging
 from gatewatch.errors import ConfigError, GatewatchError
 
@@ -43,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (ingest_cmd, run_cmd, simulate_cmd, query_cmd, config_cmd, db_cmd):
+    for module in (ingest_cmd, run_cmd, detect_cmd, simulate_cmd, query_cmd, config_cmd, db_cmd):
         module.register(commands)
     return parser
 

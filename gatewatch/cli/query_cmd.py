@@ -8,12 +8,15 @@ import json
 from typing import Any
 
 from gatewatch.cli.common import parse_when, settings_from
+from gatewatch.finding import KINDS
 from gatewatch.store.queries import (
     ACTOR_COLUMNS,
+    FINDING_COLUMNS,
     ActorKind,
     TimeRange,
     actor_activity,
     failed_auth_over_time,
+    recent_findings,
     top_talkers,
 )
 from gatewatch.wiring import open_store
@@ -67,6 +70,20 @@ def register(commands: Any) -> None:
     _window_args(failed)
     failed.add_argument("--bucket", default="5m", choices=["1m", "5m", "15m", "1h", "1d"])
     failed.set_defaults(handler=run_failed_auth)
+    findings = sub.add_parser("findings", help="what the detectors found, newest first")
+    _window_args(findings)
+    findings.add_argument("--kind", choices=sorted(KINDS), help="only this finding kind")
+    findings.add_argument("--entity", help="only this IP, user, API key or route")
+    findings.add_argument(
+        "--limit",
+        type=int,
+        default=100,
+        choices=range(1, 10_001),
+        metavar="N",
+        help="at most N findings (1..10000, default 100)",
+    )
+    findings.add_argument("--json", action="store_true", help="one JSON object per line")
+    findings.set_defaults(handler=run_findings)
 
 
 def _window(args: argparse.Namespace) -> TimeRange:
@@ -112,5 +129,28 @@ def run_failed_auth(args: argparse.Namespace) -> int:
         store, _window(args), bucket=args.bucket
     ):
         print(f"{bucket}  401: {unauthorized:>7,}  403: {forbidden:>7,}")
+    store.close()
+    return 0
+
+
+def run_findings(args: argparse.Namespace) -> int:
+    store = open_store(settings_from(args))
+    rows = recent_findings(
+        store, _window(args), kind=args.kind, entity=args.entity, limit=args.limit
+    )
+    for row in rows:
+        if args.json:
+            print(json.dumps(dict(zip(FINDING_COLUMNS, row, strict=True)), default=str))
+        else:
+            detected, kind, subkind, severity, etype, entity, _first, _last, summary, evidence = (
+                row[:10]
+            )
+            label = f"{kind}/{subkind}" if subkind else kind
+            print(
+                f"{detected}  {severity:8} {label:28} {etype}={entity}  {summary} "
+                f"[{evidence} requests]"
+            )
+    if not args.json:
+        print(f"({len(rows)} findings)")
     store.close()
     return 0

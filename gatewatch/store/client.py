@@ -17,7 +17,7 @@ import pyarrow as pa
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from gatewatch.errors import StoreError
-from gatewatch.store.columns import dead_letters_table, events_table
+from gatewatch.store.columns import dead_letters_table, events_table, findings_table
 from gatewatch.store.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,12 @@ class Store:
     def insert_dead_letters(self, dead: Sequence[Any]) -> None:
         if dead:
             self._insert_arrow("dead_letters", dead_letters_table(dead))
+
+    def insert_findings(self, findings: Sequence[Any]) -> None:
+        """Findings, including updates of an episode (same id: the newest version wins
+        when parts merge; read with FINAL for exact results)."""
+        if findings:
+            self._insert_arrow("findings", findings_table(findings))
 
     def _insert_arrow(self, table: str, data: pa.Table) -> None:
         try:

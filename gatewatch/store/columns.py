@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 from gatewatch.event import DeadLetter, Event
+from gatewatch.finding import Finding
 
 _TS = pa.timestamp("ms", tz="UTC")
 
@@ -82,5 +84,31 @@ def dead_letters_table(dead: Sequence[DeadLetter]) -> pa.Table:
             "raw": pa.array([d.raw for d in dead], pa.string()),
             "raw_size": pa.array([d.raw_size for d in dead], pa.uint64()),
             "key": pa.array([d.key for d in dead], pa.string()),
+        }
+    )
+
+
+def findings_table(findings: Sequence[Finding]) -> pa.Table:
+    def ms(values: list[float]) -> pa.Array[Any]:
+        return pa.array([round(v * 1000) for v in values], pa.int64()).cast(_TS)
+
+    return pa.table(
+        {
+            "id": pa.array([f.id for f in findings], pa.string()),
+            "kind": pa.array([f.kind for f in findings], pa.string()),
+            "subkind": pa.array([f.subkind for f in findings], pa.string()),
+            "severity": pa.array([f.severity.value for f in findings], pa.string()),
+            "score": pa.array([f.score for f in findings], pa.float32()),
+            "entity_type": pa.array([f.entity_type.value for f in findings], pa.string()),
+            "entity": pa.array([f.entity for f in findings], pa.string()),
+            "first_ts": ms([f.first_ts for f in findings]),
+            "last_ts": ms([f.last_ts for f in findings]),
+            "detected_ts": ms([f.detected_ts for f in findings]),
+            "summary": pa.array([f.summary for f in findings], pa.string()),
+            "evidence": pa.array([list(f.evidence) for f in findings], pa.list_(pa.string())),
+            "owasp": pa.array([f.owasp for f in findings], pa.string()),
+            "mitre": pa.array([f.mitre for f in findings], pa.string()),
+            "detector": pa.array([f.detector for f in findings], pa.string()),
+            "extra": pa.array([orjson.dumps(f.extra).decode() for f in findings], pa.string()),
         }
     )

@@ -131,3 +131,47 @@ def most_failed_logins(store: Store, window: TimeRange) -> tuple[str, str] | Non
         window.params,
     )
     return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
+
+FINDING_COLUMNS = (
+    "detected_ts",
+    "kind",
+    "subkind",
+    "severity",
+    "entity_type",
+    "entity",
+    "first_ts",
+    "last_ts",
+    "summary",
+    "evidence_count",
+    "owasp",
+    "mitre",
+    "id",
+)
+
+
+def recent_findings(
+    store: Store,
+    window: TimeRange,
+    *,
+    kind: str | None = None,
+    entity: str | None = None,
+    limit: int = 100,
+) -> list[tuple[Any, ...]]:
+    """Findings detected in the window, newest first; the latest version of each."""
+    conditions = ["detected_ts >= %(since)s", "detected_ts < %(until)s"]
+    params = window.params
+    if kind:
+        conditions.append("kind = %(kind)s")
+        params["kind"] = kind
+    if entity:
+        conditions.append("entity = %(entity)s")
+        params["entity"] = entity
+    params["limit"] = limit
+    return store.query(
+        "SELECT detected_ts, kind, subkind, severity, entity_type, entity, first_ts, last_ts, "
+        "summary, length(evidence), owasp, mitre, id "
+        f"FROM {store.database}.findings FINAL WHERE {' AND '.join(conditions)} "
+        "ORDER BY detected_ts DESC, id LIMIT %(limit)s",
+        params,
+    )

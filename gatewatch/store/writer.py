@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from gatewatch.event import DeadLetter, Event
+from gatewatch.finding import Finding
 from gatewatch.store.client import Store
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,11 @@ class BatchWriter:
         self._clock = clock
         self._events: list[Event] = []
         self._dead: list[DeadLetter] = []
+        self._findings: list[Finding] = []
         self._oldest: float | None = None
         self.events_written = 0
         self.dead_letters_written = 0
+        self.findings_written = 0
 
     def add_event(self, event: Event) -> None:
         self._events.append(event)
@@ -47,6 +50,11 @@ class BatchWriter:
         if events:
             self._events.extend(events)
             self._after_add()
+
+    def add_finding(self, finding: Finding) -> None:
+        """A finding (or a newer version of one), stored with the next flush."""
+        self._findings.append(finding)
+        self._after_add()
 
     def add_dead_letter(self, dead: DeadLetter) -> None:
         self._dead.append(dead)
@@ -68,10 +76,10 @@ class BatchWriter:
 
     @property
     def pending(self) -> int:
-        return len(self._events) + len(self._dead)
+        return len(self._events) + len(self._dead) + len(self._findings)
 
     def flush(self) -> None:
-        events, dead = self._events, self._dead
+        events, dead, findings = self._events, self._dead, self._findings
         if events:
             self.store.insert_events(events)
             self.events_written += len(events)
@@ -80,6 +88,11 @@ class BatchWriter:
             self.store.insert_dead_letters(dead)
             self.dead_letters_written += len(dead)
             self._dead = []
+        if findings:
+            # After the events: a finding is never stored before its evidence.
+            self.store.insert_findings(findings)
+            self.findings_written += len(findings)
+            self._findings = []
         self._oldest = None
         if events or dead:
             log.debug("stored %d events and %d dead letters", len(events), len(dead))

@@ -6,6 +6,7 @@ import pytest
 
 from gatewatch.errors import ConfigError
 from gatewatch.settings import load_settings
+from gatewatch.wiring import build_detectors
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -98,3 +99,39 @@ def test_mapping_format_is_accepted_when_declared(tmp_path: Path) -> None:
     )
     settings = load_settings(path)
     assert settings.ingest.mappings["app"].fields["path"] == "http.path"
+
+
+def test_detector_tables_are_validated_by_their_type(tmp_path: Path) -> None:
+    path = tmp_path / "gw.toml"
+    path.write_text(
+        "[detection.detectors.tls_strict]\n"
+        'type = "insecure_transport"\n'
+        "plain_http = false\n"
+        "[detection.detectors.insecure_transport]\nenabled = false\n"
+    )
+    settings = load_settings(path)
+    detectors = build_detectors(settings)
+    assert [d.label for d in detectors if d.name == "insecure_transport"] == ["tls_strict"]
+    (strict,) = [d for d in detectors if d.label == "tls_strict"]
+    assert strict.params.plain_http is False  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('type = "nope"', "x: unknown detector type 'nope'"),
+        ("episode_quiet_s = -1", "x.episode_quiet_s: Input should be greater than 0"),
+        ("no_such_param = 1", "x.no_such_param: Extra inputs are not permitted"),
+        ('allow = { ips = ["not-an-ip"] }', "'not-an-ip' is not an IP address or CIDR"),
+    ],
+)
+def test_bad_detector_config_names_the_detector_and_key(
+    tmp_path: Path, table: str, message: str
+) -> None:
+    path = tmp_path / "gw.toml"
+    if "type" not in table:
+        table = 'type = "insecure_transport"\n' + table
+    path.write_text(f"[detection.detectors.x]\n{table}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert "detection.detectors" in str(caught.value) and message in str(caught.value)

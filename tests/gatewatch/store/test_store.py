@@ -7,7 +7,15 @@ import pytest
 
 from gatewatch.event import DeadLetter, Event
 from gatewatch.store.client import Store, _safe_dsn
-from gatewatch.store.queries import TimeRange, actor_activity, failed_auth_over_time, top_talkers
+from gatewatch.finding import EntityType, Finding, Severity
+from gatewatch.store.queries import (
+    FINDING_COLUMNS,
+    TimeRange,
+    actor_activity,
+    failed_auth_over_time,
+    recent_findings,
+    top_talkers,
+)
 from gatewatch.store.writer import BatchWriter
 
 NOW = time.time()
@@ -185,3 +193,39 @@ def test_retention_follows_configuration(store: Store) -> None:
 
 def test_passwords_are_hidden_in_dsn_messages() -> None:
     assert _safe_dsn("https://gw:s3cret@ch.example:8443/") == "https://gw:***@ch.example:8443/"
+
+
+def _finding(summary: str, now: float, last_ts: float, evidence: tuple[str, ...]) -> Finding:
+    return Finding(
+        id="f-1",
+        kind="brute_force",
+        severity=Severity.HIGH,
+        score=0.9,
+        entity_type=EntityType.IP,
+        entity="203.0.113.9",
+        first_ts=now - 60,
+        last_ts=last_ts,
+        detected_ts=now - 30,
+        summary=summary,
+        evidence=evidence,
+        owasp="API2:2023",
+        mitre="T1110.001",
+        extra={"failures": 42},
+    )
+
+
+def test_finding_updates_replace_the_earlier_version(store: Store) -> None:
+    now = time.time()
+    writer = BatchWriter(store, max_rows=100, max_seconds=60)
+    writer.add_finding(_finding("12 failures", now, now - 20, ("a", "b")))
+    writer.flush()
+    writer.add_finding(_finding("42 failures", now, now - 5, ("a", "b", "c")))
+    writer.flush()
+    assert writer.findings_written == 2
+    rows = recent_findings(store, window())
+    assert len(rows) == 1
+    row = dict(zip(FINDING_COLUMNS, rows[0], strict=True))
+    assert row["summary"] == "42 failures" and row["evidence_count"] == 3
+    assert row["kind"] == "brute_force" and row["entity"] == "203.0.113.9"
+    assert recent_findings(store, window(), kind="bola") == []
+    assert len(recent_findings(store, window(), entity="203.0.113.9")) == 1
