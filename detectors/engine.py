@@ -4,9 +4,11 @@ Events from several partitions or files arrive slightly out of order. The engine
 them in a sorted buffer and releases each one once the watermark (the newest event time
 seen, minus ``allowed_lateness_s``) has passed it, so detectors see event time move
 forward. Most events arrive in order and are appended (no heap: a heap push and pop
-cost more than the cheaper detectors); a late one is inserted in place. An event
-older than what was already released is still observed (counted in ``stats.late``): dropping it would lose evidence, and the windows tolerate it.
-Nothing here reads the wall clock: the same input gives the same findings.
+cost more than the cheaper detectors); a late one is inserted in place. An event older
+than what was already released is still observed (counted in ``stats.late``): dropping
+it would lose evidence, and the windows tolerate it. Nothing here reads the wall clock:
+the same input gives the same findings. (A live source that goes idle calls
+``release_held``, so findings are not held back until the next event arrives.)
 """
 
 from __future__ import annotations
@@ -79,6 +81,16 @@ class DetectionEngine:
         self._release_until(math.inf)
         for detector in self.detectors:
             detector.advance(math.inf)
+
+    @property
+    def holding(self) -> int:
+        """Events waiting for the watermark."""
+        return len(self._pending) - self._head
+
+    def release_held(self) -> None:
+        """Let the watermark catch up with the newest event (a live source went idle:
+        waiting longer would only delay findings). Episodes stay open."""
+        self._release_until(self._newest)
 
     def _release_until(self, watermark: float) -> None:
         pending, head = self._pending, self._head

@@ -34,6 +34,7 @@ and re-read from the committed offsets by the partition's new owner.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import math
@@ -56,7 +57,13 @@ from gatewatch.pipeline import Pipeline
 from gatewatch.settings import Settings
 from gatewatch.store.client import Store
 from gatewatch.store.writer import BatchWriter
-from gatewatch.wiring import build_engine, build_masker, build_pipeline, open_store
+from gatewatch.wiring import (
+    build_engine,
+    build_masker,
+    build_pipeline,
+    detector_params,
+    open_store,
+)
 from ingest.normalise.secrets import SecretMasker
 from ingest.parsers import UnknownFormatError
 from ingest.sources.base import Record
@@ -210,6 +217,14 @@ class BatchStore:
     def pending(self) -> int:
         return self.writer.pending
 
+    @property
+    def holds_events(self) -> bool:
+        return self.engine is not None and self.engine.holding > 0
+
+    def release_held_events(self) -> None:
+        if self.engine is not None:
+            self.engine.release_held()
+
     def finish_detection(self) -> None:
         if self.engine is not None:
             self.engine.finish()
@@ -358,6 +373,7 @@ class KafkaIngest:
         # Taken by a batch from insert to commit, and by the revoke callback, so
         # partitions never leave while their records are stored but not committed.
         self._lock = asyncio.Lock()
+        self._reload: tuple[Callable[[], Settings], asyncio.Event] | None = None
         self._revocations = 0
         self._consumer = consumer
         self._committer = OffsetCommitter(consumer)
@@ -368,6 +384,26 @@ class KafkaIngest:
             if dead_letter_producer is not None and topic
             else None
         )
+
+    def reload_with(self, load: Callable[[], Settings], requested: asyncio.Event) -> None:
+        """Re-read the settings with ``load`` whenever ``requested`` is set."""
+        self._reload = (load, requested)
+
+    def apply_reload(self) -> None:
+        """Apply new detector params between batches (never during one)."""
+        if self._reload is None or not self._reload[1].is_set():
+            return
+        load, requested = self._reload
+        requested.clear()
+        engine = self._batches.engine
+        try:
+            settings = load()
+        except ConfigError as exc:
+            log.error("config reload rejected, keeping the running config: %s", exc)
+            return
+        if engine is not None:
+            engine.reconfigure(detector_params(settings))
+        log.info("config reloaded: detector params applied")
 
     async def run(self, stop: asyncio.Event) -> IngestStats:
         """Consume until ``stop`` is set, then store and commit the batch in hand and
@@ -386,13 +422,17 @@ class KafkaIngest:
                 ",".join(kafka.bootstrap_servers),
             )
             while not stop.is_set():
+                self.apply_reload()
                 revocations = self._revocations
                 batch = await self._poll(stop)
                 if batch:
                     await self._handle(batch, revocations)
-                elif self._committer.pending:
+                elif self._batches.holds_events or self._committer.pending:
+                    # Idle: no newer event will move the watermark, so release what the
+                    # detectors hold and store what they found.
                     async with self._lock:
-                        await self._committer.commit()
+                        await asyncio.to_thread(self._batches.release_held_events)
+                        await self._settle()
             async with self._lock:
                 # Detection ends with the stream: release held events and store the
                 # final version of every open episode with the last batch.
@@ -552,6 +592,19 @@ def _describe(partitions: Mapping[Any, int] | set[Any]) -> str:
     return ", ".join(f"{t}/{p}" for t, p in sorted((tp.topic, tp.partition) for tp in partitions))
 
 
+def _reload_on_sighup(requested: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, requested.set)
+    except (NotImplementedError, RuntimeError, ValueError):
+        return  # not the main thread, or a platform without SIGHUP
+
+
+def _remove_sighup() -> None:
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+
+
 def _stop_on_signals(stop: asyncio.Event) -> Callable[[], None]:
     """SIGTERM and SIGINT set ``stop``; returns a function that removes the handlers.
 
@@ -582,16 +635,25 @@ def _stop_on_signals(stop: asyncio.Event) -> Callable[[], None]:
 
 
 async def run_kafka(
-    settings: Settings, *, stop: asyncio.Event | None = None, metrics: Metrics | None = None
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    metrics: Metrics | None = None,
+    reload: Callable[[], Settings] | None = None,
 ) -> IngestStats:
     """Consume ``settings.kafka.topics`` into the store until ``stop`` is set.
 
-    Without ``stop``, SIGTERM and SIGINT stop it (the handlers are removed on return).
+    Without ``stop``, SIGTERM and SIGINT stop it (the handlers are removed on return)
+    and, given ``reload``, SIGHUP re-reads the settings and applies new detector params
+    between batches, keeping what the detectors have learned.
     """
     if not settings.kafka.topics:
         raise ConfigError("settings", [("kafka.topics", "no topics to consume")])
     stop_event = stop if stop is not None else asyncio.Event()
     restore = _stop_on_signals(stop_event) if stop is None else None
+    reload_requested = asyncio.Event()
+    if stop is None and reload is not None:
+        _reload_on_sighup(reload_requested)
     store = await asyncio.to_thread(open_store, settings)
     try:
         ingest = KafkaIngest(
@@ -603,9 +665,13 @@ async def run_kafka(
                 build_producer(settings.kafka) if settings.kafka.dead_letter_topic else None
             ),
         )
+        if reload is not None:
+            ingest.reload_with(reload, reload_requested)
         tune_for_streaming()
         return await ingest.run(stop_event)
     finally:
         if restore is not None:
             restore()
+        if stop is None and reload is not None:
+            _remove_sighup()
         store.close()

@@ -117,6 +117,12 @@ def build_detectors(settings: Settings) -> list[Detector[Any]]:
     ]
 
 
+def detector_params(settings: Settings) -> dict[str, Any]:
+    """Params of every configured detector by label, for ``DetectionEngine.reconfigure``
+    (a config reload changes thresholds; adding or removing detectors needs a restart)."""
+    return {name: config.params for name, config in settings.detection.detectors.items()}
+
+
 def build_engine(
     settings: Settings, sink: FindingSink, *, offline: bool = False
 ) -> DetectionEngine:

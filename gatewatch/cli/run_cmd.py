@@ -10,6 +10,7 @@ from typing import Any
 
 from gatewatch.cli.common import settings_from
 from gatewatch.metrics import Metrics
+from gatewatch.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,8 @@ def register(commands: Any) -> None:
             "Join a Kafka consumer group and store every record as an event or a dead "
             "letter. Offsets are committed only after the batch is in ClickHouse; a replay "
             "after a crash stores nothing twice. Stop with SIGTERM or Ctrl-C: the current "
-            "batch is stored and committed and the consumer leaves the group."
+            "batch is stored and committed and the consumer leaves the group. SIGHUP re-reads "
+            "the config file and applies new detector params without losing detector state."
         ),
     )
     parser.add_argument(
@@ -67,7 +69,14 @@ def run(args: argparse.Namespace) -> int:
     if settings.metrics.enabled:
         metrics.serve(settings.metrics.host, settings.metrics.port)
     try:
-        stats = asyncio.run(run_kafka(settings, metrics=metrics))
+        overrides = _overrides(args)
+        stats = asyncio.run(
+            run_kafka(
+                settings,
+                metrics=metrics,
+                reload=lambda: load_settings(args.config, **overrides),
+            )
+        )
     finally:
         metrics.close()
     print(

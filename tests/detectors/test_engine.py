@@ -90,3 +90,13 @@ def test_reconfigure_swaps_params_and_keeps_state() -> None:
     engine.process(make_event())
     engine.reconfigure({"recorder": DetectorParams(enabled=True, severity="low")})
     assert recorder.params.severity == "low" and len(recorder.seen) == 1
+
+
+def test_release_held_lets_an_idle_stream_catch_up() -> None:
+    recorder = Recorder()
+    engine = DetectionEngine([recorder], lambda f: None, allowed_lateness_s=30)
+    for offset in (0, 1, 2):
+        engine.process(make_event(ts=BASE_TS + offset))
+    assert recorder.seen == [] and engine.holding == 3
+    engine.release_held()
+    assert recorder.seen == [BASE_TS, BASE_TS + 1, BASE_TS + 2] and engine.holding == 0
