@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= .demo
 
-.PHONY: help venv demo test check lint typecheck pytest bench clean lock
+.PHONY: help venv demo test check lint typecheck pytest bench evaluate clean lock
 
 help:
 	@echo "make demo   simulate API traffic, ingest it into embedded ClickHouse (chDB), print a forensic query"
 	@echo "make test   create the venv, install pinned dependencies, run ruff, mypy and the pytest suite"
 	@echo "make bench  run the benchmarks under bench/ and print figures"
+	@echo "make evaluate  score detection on labelled simulated attacks (../shared/eval when present)"
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -41,6 +42,9 @@ test: check
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+evaluate: $(STAMP)
+	$(BIN)/python -m bench.evaluate
 
 # Re-resolve the pins from pyproject.toml's ranges (run deliberately, review the diff).
 lock:
