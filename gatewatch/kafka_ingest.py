@@ -557,8 +557,13 @@ async def _start(client: Any, servers: Sequence[str]) -> None:
         await asyncio.wait_for(client.start(), START_TIMEOUT_S)
     except (KafkaError, TimeoutError) as exc:
         await _stop(client, type(client).__name__)
+        # aiokafka reports a refused login or TLS handshake only as a failed bootstrap;
+        # its own log line above says which.
         raise KafkaIngestError(
-            f"cannot connect to Kafka at {','.join(servers)}: {exc!r}", retriable=True
+            f"cannot connect to Kafka at {','.join(servers)}: {exc!r} (check the address, "
+            "kafka.security_protocol and the SASL/TLS settings; the reason, such as a "
+            "failed authentication, is logged above)",
+            retriable=True,
         ) from exc
 
 

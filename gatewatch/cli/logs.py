@@ -22,6 +22,12 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry).decode()
 
 
+# Client libraries whose DEBUG output dumps protocol requests verbatim: aiokafka logs
+# SaslAuthenticateRequest with the SASL/PLAIN password in its bytes. Never below INFO,
+# whatever --verbose asks for: secrets must not reach logs.
+_WIRE_LOGGERS = ("aiokafka", "kafka")
+
+
 def configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
@@ -31,3 +37,5 @@ def configure_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in _WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))

@@ -8,11 +8,13 @@ SASL (PLAIN, SCRAM-SHA-256/512) and TLS, with a client certificate for mutual TL
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.helpers import create_ssl_context
 
+from gatewatch.errors import ConfigError
 from gatewatch.settings import KafkaSettings
 from ingest.sources.base import Record
 
@@ -38,17 +40,44 @@ def to_record(message: Any) -> Record:
     return Record(source_name(message.topic, message.partition), message.offset, value, len(value))
 
 
+class _PassPhraseNeededError(Exception):
+    """The client key is encrypted and no ``ssl_password`` was given."""
+
+
+def _no_pass_phrase() -> str:
+    raise _PassPhraseNeededError
+
+
 def ssl_context(settings: KafkaSettings) -> ssl.SSLContext | None:
-    """A TLS context for the SSL protocols (CA, and client certificate for mutual TLS)."""
+    """A TLS context for the SSL protocols (CA, and client certificate for mutual TLS).
+
+    Files that cannot be loaded are a ``ConfigError``. Without ``ssl_password`` the
+    password is a callable that refuses, not ``None``: with ``None``, OpenSSL would ask
+    for an encrypted key's pass phrase on the terminal and a service would wait there.
+    """
     if settings.security_protocol not in ("SSL", "SASL_SSL"):
         return None
-    password = settings.ssl_password.get_secret_value() if settings.ssl_password else None
-    context: ssl.SSLContext = create_ssl_context(
-        cafile=settings.ssl_cafile,
-        certfile=settings.ssl_certfile,
-        keyfile=settings.ssl_keyfile,
-        password=password,
+    password: str | Callable[[], str] = (
+        settings.ssl_password.get_secret_value() if settings.ssl_password else _no_pass_phrase
     )
+    try:
+        context: ssl.SSLContext = create_ssl_context(
+            cafile=settings.ssl_cafile,
+            certfile=settings.ssl_certfile,
+            keyfile=settings.ssl_keyfile,
+            password=password,
+        )
+    except _PassPhraseNeededError:
+        problem = ("kafka.ssl_password", f"{settings.ssl_keyfile} is encrypted: set ssl_password")
+        raise ConfigError("settings", [problem]) from None
+    except OSError as exc:  # ssl.SSLError too: missing, unreadable or mismatched files
+        files = ", ".join(
+            f"{key}={path}"
+            for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+            if (path := getattr(settings, key)) is not None
+        )
+        problem = ("kafka.ssl_*", f"cannot load the TLS files ({files or 'system CAs'}): {exc}")
+        raise ConfigError("settings", [problem]) from None
     return context
 
 
@@ -81,6 +110,7 @@ def build_consumer(settings: KafkaSettings) -> AIOKafkaConsumer:
         enable_auto_commit=False,
         auto_offset_reset=settings.auto_offset_reset,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        max_partition_fetch_bytes=settings.max_partition_fetch_bytes,
         session_timeout_ms=settings.session_timeout_ms,
         max_poll_interval_ms=settings.max_poll_interval_ms,
     )
