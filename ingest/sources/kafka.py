@@ -1,4 +1,4 @@
-"""The Kafka source: clients built from ``KafkaSettings``, and records turned into ``Record``.
+"""The Kafka source: consumer and producer clients built from ``KafkaSettings``.
 
 Offsets are never committed automatically: the caller commits only what it has stored
 (see ``gatewatch.kafka_ingest``). Security settings pass straight through to aiokafka:
@@ -16,7 +16,6 @@ from aiokafka.helpers import create_ssl_context
 
 from gatewatch.errors import ConfigError
 from gatewatch.settings import KafkaSettings
-from ingest.sources.base import Record
 
 SOURCE_PREFIX = "kafka:"
 
@@ -28,16 +27,6 @@ def source_name(topic: str, partition: int) -> str:
     'kafka:kong-logs/3'
     """
     return f"{SOURCE_PREFIX}{topic}/{partition}"
-
-
-def to_record(message: Any) -> Record:
-    """A consumed message (aiokafka ``ConsumerRecord``) as a source ``Record``.
-
-    The offset is the position, so topic, partition and offset identify the line; a
-    tombstone (no value) becomes an empty line, which the pipeline dead-letters.
-    """
-    value: bytes = message.value or b""
-    return Record(source_name(message.topic, message.partition), message.offset, value, len(value))
 
 
 class _PassPhraseNeededError(Exception):
