@@ -16,16 +16,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gatewatch.cli.logs import configure_logging
+from gatewatch.pipeline import DetectingSink
 from gatewatch.settings import load_settings
+from gatewatch.store.client import Store
 from gatewatch.store.queries import (
     TimeRange,
     dead_letter_reasons,
     failed_auth_over_time,
     most_failed_logins,
+    recent_findings,
     top_talkers,
 )
 from gatewatch.store.writer import BatchWriter
-from gatewatch.wiring import build_pipeline, open_store
+from gatewatch.wiring import build_engine, build_pipeline, open_store
 from ingest.simulator.output import write_lines
 from ingest.simulator.render import RENDERERS
 from ingest.simulator.traffic import SimulationConfig, generate
@@ -84,8 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     writer = BatchWriter(store, max_rows=settings.storage.batch_max_rows)
     lines = events = dead = 0
     for path, _ in files:
+        # One engine per log: each file is its own gateway's stream, in its own time order.
+        engine = build_engine(settings, writer.add_finding)
         pipeline = build_pipeline(settings, "auto")
-        pipeline.run(read_file(path, max_line_bytes=settings.ingest.max_line_bytes), writer)
+        pipeline.run(
+            read_file(path, max_line_bytes=settings.ingest.max_line_bytes),
+            DetectingSink(writer, engine.process),
+        )
+        engine.finish()
         writer.flush()
         lines += pipeline.stats.lines
         events += pipeline.stats.events
@@ -107,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = failed_auth_over_time(store, window, bucket="5m")
     print("failed logins (401/403) per 5 minutes: " + ", ".join(f"{u + f}" for _, u, f in failed))
 
+    _print_findings(store, window)
+
     ip, user = most_failed_logins(store, window) or ("198.51.100.7", "alice")
     store.close()
     gw = f"GATEWATCH_DATA_DIR={home} .venv/bin/gatewatch"
@@ -119,11 +130,21 @@ Try a forensic query:
   {gw} query actor --user {user or "alice"} --since 1h
   {gw} query top-talkers --since 1h --route /api/v1/auth/login
   {gw} query failed-auth --since 1h --bucket 5m
+  {gw} query findings --since 1h
   {gw} db stats
 Or ingest more:
   .venv/bin/gatewatch simulate --format traefik --duration 300 | {gw} ingest --input -
 """)
     return 0
+
+
+def _print_findings(store: Store, window: TimeRange) -> None:
+    findings = recent_findings(store, window, limit=1000)
+    print(f"\nfindings: {len(findings)} attack episodes detected")
+    for row in findings[:15]:
+        _detected, kind, subkind, severity, etype, entity, *_ = row
+        label = f"{kind}/{subkind}" if subkind else kind
+        print(f"  {severity:8} {label:34} {etype}={entity}: {row[8]}")
 
 
 if __name__ == "__main__":
