@@ -9,8 +9,22 @@ from __future__ import annotations
 from typing import Any
 
 from detectors.base import Detector
+from detectors.bola import Bola
+from detectors.brute_force import BruteForce
+from detectors.enumeration import EndpointScanning, UserEnumeration
+from detectors.spraying import PasswordSpraying
+from detectors.stuffing import CredentialStuffing
 from detectors.transport import InsecureTransport
 
 DETECTORS: dict[str, type[Detector[Any]]] = {
-    InsecureTransport.name: InsecureTransport,
+    detector.name: detector
+    for detector in (
+        BruteForce,
+        CredentialStuffing,
+        PasswordSpraying,
+        Bola,
+        EndpointScanning,
+        UserEnumeration,
+        InsecureTransport,
+    )
 }
