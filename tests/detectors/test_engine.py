@@ -4,7 +4,7 @@ from typing import ClassVar
 from detectors.base import Detector, DetectorParams
 from detectors.engine import DetectionEngine
 from gatewatch.event import Event
-from gatewatch.finding import EntityType, Finding
+from gatewatch.finding import EntityType, Finding, Severity
 from tests.detectors.events import BASE_TS, make_event
 
 
@@ -88,7 +88,7 @@ def test_reconfigure_swaps_params_and_keeps_state() -> None:
     recorder = Recorder()
     engine = DetectionEngine([recorder], lambda f: None, allowed_lateness_s=0)
     engine.process(make_event())
-    engine.reconfigure({"recorder": DetectorParams(enabled=True, severity="low")})
+    engine.reconfigure({"recorder": DetectorParams(enabled=True, severity=Severity.LOW)})
     assert recorder.params.severity == "low" and len(recorder.seen) == 1
 
 
