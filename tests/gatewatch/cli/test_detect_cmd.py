@@ -1,5 +1,6 @@
 """``gatewatch detect`` end to end, in a subprocess, as users and the scorer run it."""
 
+import time
 from pathlib import Path
 
 import orjson
@@ -7,14 +8,14 @@ import orjson
 from tests.gatewatch.cli.test_cli import gatewatch
 
 
-def _lines() -> bytes:
+def _lines(base_ms: int = 1_710_230_400_000) -> bytes:
     lines = []
     for i in range(30):
         cleartext = i % 10 == 3  # three logins over plain HTTP from one client
         lines.append(
             {
                 "request_id": f"req-{i}",
-                "ts": 1_710_230_400_000 + i * 1000,
+                "ts": base_ms + i * 1000,
                 "client_ip": "192.0.2.77" if cleartext else f"198.51.100.{i}",
                 "method": "POST" if cleartext else "GET",
                 "scheme": "http" if cleartext else "https",
@@ -79,3 +80,19 @@ def test_missing_input_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert done.returncode != 0 and "nope.jsonl" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_ingest_runs_the_detectors_and_findings_are_queryable(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    # Recent timestamps: ingest keeps events only within the retention period.
+    source.write_bytes(_lines(round(time.time() * 1000) - 60_000))
+    done = gatewatch("ingest", "-i", str(source), "-f", "canonical", data_dir=tmp_path / "d")
+    assert done.returncode == 0, done.stderr
+    assert "finding versions" in done.stdout
+    found = gatewatch("query", "findings", "--since", "1h", "--json", data_dir=tmp_path / "d")
+    assert found.returncode == 0, found.stderr
+    (row,) = [orjson.loads(line) for line in found.stdout.splitlines()]
+    assert row["kind"] == "insecure_transport" and row["entity"] == "192.0.2.77"
+    assert row["evidence_count"] == 3 and row["owasp"] == "API8:2023"
+    bad = gatewatch("query", "findings", "--kind", "nope", data_dir=tmp_path / "d")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
