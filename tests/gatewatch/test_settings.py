@@ -113,7 +113,7 @@ def test_detector_tables_are_validated_by_their_type(tmp_path: Path) -> None:
     detectors = build_detectors(settings)
     assert [d.label for d in detectors if d.name == "insecure_transport"] == ["tls_strict"]
     (strict,) = [d for d in detectors if d.label == "tls_strict"]
-    assert strict.params.plain_http is False  # type: ignore[attr-defined]
+    assert strict.params.plain_http is False
 
 
 @pytest.mark.parametrize(

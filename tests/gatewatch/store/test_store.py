@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gatewatch.event import DeadLetter, Event
-from gatewatch.store.client import Store, _safe_dsn
 from gatewatch.finding import EntityType, Finding, Severity
+from gatewatch.store.client import Store, _safe_dsn
 from gatewatch.store.queries import (
     FINDING_COLUMNS,
     TimeRange,
