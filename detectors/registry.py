@@ -12,9 +12,12 @@ from detectors.base import Detector
 from detectors.bola import Bola
 from detectors.brute_force import BruteForce
 from detectors.enumeration import EndpointScanning, UserEnumeration
+from detectors.keys import TokenMisuse
+from detectors.requests import MalformedRequest, OversizedPayload
 from detectors.spraying import PasswordSpraying
 from detectors.stuffing import CredentialStuffing
 from detectors.transport import InsecureTransport
+from detectors.volume import DataExfiltration, RateAnomaly
 
 DETECTORS: dict[str, type[Detector[Any]]] = {
     detector.name: detector
@@ -25,6 +28,11 @@ DETECTORS: dict[str, type[Detector[Any]]] = {
         Bola,
         EndpointScanning,
         UserEnumeration,
+        RateAnomaly,
+        DataExfiltration,
+        OversizedPayload,
+        MalformedRequest,
+        TokenMisuse,
         InsecureTransport,
     )
 }
