@@ -123,3 +123,27 @@ PARTNER_SHIPMENT = Endpoint(
 )
 HEALTHZ = Endpoint("GET", "/healthz", "web", 1.2, 0.4, (15, 15))
 ROBOTS = Endpoint("GET", "/robots.txt", "web", 2.0, 0.4, (160, 160))
+
+# Routes only some traffic uses: sign-ups, admin exports (responses of megabytes, by
+# design), review photos (request bodies of megabytes, by design), and the routes an
+# old app version still calls although the API removed them (the gateway answers 404).
+SIGNUP = Endpoint("POST", "/api/v1/auth/register", "identity", 150, 0.4, (350, 600), (120, 300))
+ADMIN_EXPORT = Endpoint(
+    "GET", "/api/v1/admin/exports/{dataset}", "accounts", 2500, 0.5, (4_000_000, 40_000_000)
+)
+REVIEW_PHOTO = Endpoint(
+    "POST",
+    "/api/v1/products/{productId}/reviews/photos",
+    "catalog",
+    900,
+    0.5,
+    (200, 400),
+    (400_000, 6_000_000),
+)
+REMOVED: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/api/v1/wishlist", "web", 1.5, 0.4, (0, 0)),
+    Endpoint("GET", "/api/v1/app/config", "web", 1.5, 0.4, (0, 0)),
+    Endpoint("POST", "/api/v1/analytics/events", "web", 1.5, 0.4, (0, 0), (300, 2500)),
+    Endpoint("GET", "/api/v0/products/{productId}", "web", 1.5, 0.4, (0, 0)),
+)
+"""Routes the API no longer serves; stale clients still call them (404)."""

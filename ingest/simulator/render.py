@@ -194,7 +194,12 @@ _KONG_ROUTES: dict[str, dict[str, Any]] = {
     }
     for name in SERVICES
 }
-_CIPHERS = {"TLSv1.3": "TLS_AES_256_GCM_SHA384", "TLSv1.2": "ECDHE-RSA-AES128-GCM-SHA256"}
+_CIPHERS = {
+    "TLSv1.3": "TLS_AES_256_GCM_SHA384",
+    "TLSv1.2": "ECDHE-RSA-AES128-GCM-SHA256",
+    "TLSv1.1": "ECDHE-RSA-AES128-SHA",
+    "TLSv1.0": "ECDHE-RSA-AES128-SHA",
+}
 _KONG_TLS = {
     version: {"version": version, "cipher": cipher, "client_verify": "NONE"}
     for version, cipher in _CIPHERS.items()
@@ -335,7 +340,7 @@ def _envoy_forwarded_for(r: SimRequest) -> str:
 def render_envoy(r: SimRequest) -> bytes:
     """Envoy's default access log format (text)."""
     flags, upstream_time, upstream_host = _envoy_outcome(r)
-    uri = backslash_escape(r.uri)
+    uri = backslash_escape(_dash(r.uri))
     return (
         f"[{_iso_ms(r.ts)}] "
         f'"{r.method} {uri} {_envoy_protocol(r.protocol)}" '
@@ -437,10 +442,12 @@ def render_apache(r: SimRequest) -> bytes:
 
 # --- Traefik -------------------------------------------------------------------------
 
-_TRAEFIK_TLS = {"TLSv1.3": "1.3", "TLSv1.2": "1.2"}
+_TRAEFIK_TLS = {"TLSv1.3": "1.3", "TLSv1.2": "1.2", "TLSv1.1": "1.1", "TLSv1.0": "1.0"}
 _TRAEFIK_CIPHERS = {
     "TLSv1.3": "TLS_AES_128_GCM_SHA256",
     "TLSv1.2": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLSv1.1": "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+    "TLSv1.0": "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
 }
 
 

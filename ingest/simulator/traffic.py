@@ -249,6 +249,7 @@ def run(
                 return
 
 
-def generate(config: SimulationConfig) -> Iterator[SimRequest]:
-    """The benign traffic ``config`` describes, in timestamp order."""
-    return run(build_actors(config), end_ts=config.end_ts, count=config.count)
+def generate(config: SimulationConfig, extra: Iterable[Actor] = ()) -> Iterator[SimRequest]:
+    """The benign traffic ``config`` describes, in timestamp order, merged with the
+    requests of ``extra`` actors (attack episodes, benign traps) when given."""
+    return run([*build_actors(config), *extra], end_ts=config.end_ts, count=config.count)
