@@ -87,6 +87,14 @@ class BolaParams(DetectorParams):
     catalogue_median: Annotated[int, Field(ge=2)] = Field(
         default=8, description="median ids per principal-window at which a route is public"
     )
+    public_open_clients: Annotated[int, Field(ge=1, le=256)] = Field(
+        default=20,
+        description="anonymous clients answered 2xx at which a route is public (it serves "
+        "its objects without authentication), when users or keys use it too",
+    )
+    public_authed_share: Ratio = Field(
+        default=0.1, description="... users or keys in this share of its principal-windows"
+    )
     baseline_half_life_s: Annotated[float, Field(gt=0)] = 6 * 3600.0
     id_memory: Annotated[int, Field(ge=64, le=65_536)] = Field(
         default=1024, description="recent ids per route remembered to measure sharing"
@@ -111,7 +119,10 @@ class BolaParams(DetectorParams):
 class _Route:
     """What one object route's principals normally do (learned, decayed)."""
 
-    __slots__ = ("active", "fingerprints", "owners", "public", "reached", "shared", "touches")
+    __slots__ = (
+        "active", "authed", "fingerprints", "open", "owners", "public", "reached", "shared",
+        "touches",
+    )  # fmt: skip
 
     def __init__(self, id_memory: int) -> None:
         self.active = -math.inf  # event time its activity was last refreshed in the table
@@ -119,6 +130,8 @@ class _Route:
         self.reached = [0.0] * len(LEVELS)  # principal-windows that reached LEVELS[i] ids
         self.touches = 0.0  # new ids touched by unflagged principals
         self.shared = 0.0  # ... of which another principal touched recently
+        self.open: set[int] = set()  # anonymous clients answered 2xx (capped)
+        self.authed = 0.0  # principal-windows of a user or API key
         self.fingerprints = array("I", bytes(4 * id_memory))
         self.owners = array("I", bytes(4 * id_memory))
 
@@ -133,13 +146,24 @@ class _Route:
         self.owners[slot] = owner
 
     def classify(self, p: BolaParams, own_level: int = 0) -> bool:
-        """Whether the route is public: its ids shared, or the median principal many."""
+        """Whether the route is public: its ids shared, the median principal many, or
+        many anonymous clients served beside authenticated ones (one anonymous attacker
+        on a vulnerable route does not make it public; logs that never name a principal
+        cannot tell, and do not)."""
         if not self.public:
             touches = self.touches
             shared = touches >= p.public_min_samples and self.shared >= p.public_share * touches
-            self.public = shared or (
-                self.peers(own_level) >= p.public_min_peers
-                and self.quantile(0.5, own_level) >= p.catalogue_median
+            peers = self.peers(own_level)
+            self.public = (
+                shared
+                or (
+                    len(self.open) >= p.public_open_clients
+                    and self.authed >= p.public_authed_share * peers
+                )
+                or (
+                    peers >= p.public_min_peers
+                    and self.quantile(0.5, own_level) >= p.catalogue_median
+                )
             )
         return self.public
 
@@ -164,6 +188,7 @@ class _Route:
         self.reached = [r * factor for r in self.reached]
         self.touches *= factor
         self.shared *= factor
+        self.authed *= factor
 
 
 class _Principal:
@@ -350,6 +375,10 @@ class Bola(Detector[BolaParams]):
             return  # on a public route only refusals start tracking a principal
         owner = zlib.crc32(principal.encode()) | 1
         route.reached[0] += 1.0
+        if key[1] != "ip":
+            route.authed += 1.0
+        elif 200 <= event.status < 300 and len(route.open) < self.params.public_open_clients:
+            route.open.add(owner)
         route.touch(object_id, owner)
         self.principals.put(key, ts, (ts, object_id, event.request_id, event.status, owner))
 

@@ -129,6 +129,51 @@ def test_principal_falls_back_to_api_key_then_ip() -> None:
     assert [(f.entity_type, f.entity) for f in found] == [(EntityType.API_KEY, "fp:k1")]
 
 
+def test_a_route_serving_anonymous_clients_beside_users_is_public() -> None:
+    """A catalogue that signed-in users and anonymous visitors both read: a price bot
+    walking product ids in order is not reaching into anyone's objects."""
+    rng = random.Random(4)
+    events = []
+    for v in range(120):
+        t = BASE_TS + rng.random() * 1_500
+        user = f"user{v}" if v % 3 else ""  # a third browse without signing in
+        for _ in range(rng.randint(1, 6)):
+            t += rng.random() * 20
+            pid = rng.randrange(10_000, 90_000)
+            events.append(
+                make_event(
+                    ts=t,
+                    path=f"/api/v1/products/{pid}",
+                    route=PRODUCT,
+                    user=user,
+                    client_ip=f"192.0.2.{v}",
+                )
+            )
+    bot = [
+        make_event(
+            ts=BASE_TS + 1_600 + i,
+            path=f"/api/v1/products/{50_000 + i}",
+            route=PRODUCT,
+            client_ip="35.190.147.176",
+        )
+        for i in range(60)
+    ]
+    assert latest(run(events + bot)) == []
+    # Refusals still count there: a user probing ids answered 403.
+    probe = [
+        make_event(
+            ts=BASE_TS + 1_700 + i,
+            path=f"/api/v1/products/{60_000 + i}",
+            route=PRODUCT,
+            user="mallory",
+            status=403,
+        )
+        for i in range(30)
+    ]
+    (finding,) = latest(run(events + bot + probe))
+    assert (finding.entity, finding.subkind) == ("mallory", "denied")
+
+
 def test_anonymous_walker_is_judged_once_the_route_is_known_private() -> None:
     # Logs without a principal: everyone is an address, including the customers.
     quiet = [e._replace(user="") for e in customers(random.Random(3), count=150)]
