@@ -177,6 +177,17 @@ class VolumeParams(DetectorParams):
     cold_windows: Annotated[int, Field(ge=1)] = Field(
         default=2, description="consecutive windows above the floor that flag a new client"
     )
+    known_addresses: Annotated[int, Field(ge=0, le=64)] = Field(
+        default=8,
+        description="addresses remembered per user or API key; a window it opens from an "
+        "address it never used is judged against new_address_multiplier, without the "
+        "route check (a stolen token pulling what its owner may pull, but elsewhere); 0: off",
+    )
+    new_address_multiplier: Annotated[float, Field(ge=1)] = Field(
+        default=1.5,
+        description="a window opened from a new address must exceed this times the "
+        "principal's own mean (and the floor)",
+    )
     shared_ip_min_agents: Annotated[int, Field(ge=0)] = Field(
         default=6, description="user agents making an address shared (a NAT); 0: never"
     )
@@ -207,9 +218,9 @@ class _Client:
     """One client's current window and what it has learnt (plain floats: small, fast)."""
 
     __slots__ = (
-        "agents", "count", "flagged", "home", "home_mean", "integration", "learned", "mean",
-        "next_check", "requests", "ring", "ring_cap", "ring_from", "start", "strikes", "top",
-        "type", "var", "votes",
+        "addresses", "agents", "away", "count", "flagged", "home", "home_mean", "integration",
+        "learned", "mean", "next_check", "opened_by", "requests", "ring", "ring_cap",
+        "ring_from", "start", "strikes", "top", "type", "var", "votes",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -218,11 +229,12 @@ class _Client:
         self.mean = self.var = self.home_mean = 0.0
         self.next_check = self.ring_from = 0.0
         self.ring_cap = 0
-        self.top = self.home = ""
+        self.top = self.home = self.opened_by = ""
         self.type = EntityType.IP
-        self.integration = self.flagged = False
+        self.integration = self.flagged = self.away = False
         self.ring: list[str] | None = None
         self.agents: set[str] | None = None
+        self.addresses: list[str] | None = None  # a principal's usual client addresses
 
 
 P = TypeVar("P", bound=VolumeParams)
@@ -288,6 +300,9 @@ class _VolumeDetector(Detector[P], Generic[P]):
             else:
                 self._close(state, ts)
             self._open(state, ts, integration=bool(event.api_key))
+            state.opened_by = event.client_ip
+            if state.addresses is not None and self._elsewhere(state, event):
+                self._away(state)
         count = state.count = state.count + amount
         state.requests += 1
         if route == state.top:
@@ -341,7 +356,7 @@ class _VolumeDetector(Detector[P], Generic[P]):
         if ts - state.start >= 2 * lim.window:
             state.strikes = 0  # not consecutive
         state.start, state.count, state.requests, state.votes, state.top = ts, 0, 0, 0, ""
-        state.flagged, state.ring = False, None
+        state.flagged, state.away, state.ring = False, False, None
         state.integration = state.integration or integration
         if state.learned >= p.min_history:
             own = max(
@@ -381,6 +396,8 @@ class _VolumeDetector(Detector[P], Generic[P]):
             state.strikes += 1
             return
         state.strikes = 0
+        if state.type is not _IP and state.opened_by and self.params.known_addresses:
+            self._learn_address(state, state.opened_by)
         # A plain mean of the first windows, then an EWMA.
         alpha = max(p.baseline_alpha, 1.0 / (state.learned + 1))
         diff = count - state.mean
@@ -396,6 +413,32 @@ class _VolumeDetector(Detector[P], Generic[P]):
             # One learnt window in four, weighted: the same quantiles, a quarter of the
             # cost for the many clients whose every request opens a new window.
             self.routes.get(state.top, ts).windows.add(count, 4.0)
+
+    def _learn_address(self, state: _Client, ip: str) -> None:
+        known = state.addresses
+        if known is None:
+            state.addresses = [ip]
+        elif ip not in known:
+            known.append(ip)
+            if len(known) > self.params.known_addresses:
+                del known[0]
+
+    @staticmethod
+    def _elsewhere(state: _Client, event: Event) -> bool:
+        """A principal with history calling from an address it never used."""
+        known = state.addresses
+        return known is not None and bool(event.client_ip) and event.client_ip not in known
+
+    def _away(self, state: _Client) -> None:
+        """The window opened from a new address: a lower bar, from its own mean."""
+        p = self.params
+        if state.learned < p.min_history or not p.known_addresses:
+            return
+        state.away = True
+        threshold = max(float(self.limits.floor), p.new_address_multiplier * state.mean)
+        if threshold < state.next_check:
+            state.next_check = threshold
+            state.ring_from = min(state.ring_from, threshold / 2)
 
     def _route_typical(self, route: str) -> float | None:
         """The route's typical client-window, or None while it has too few."""
@@ -428,6 +471,8 @@ class _VolumeDetector(Detector[P], Generic[P]):
         p = self.params
         outsized = self._outsized(state)
         own = max(state.mean, state.home_mean if state.top == state.home else 0.0)
+        elsewhere = state.away
+        multiplier = p.new_address_multiplier if elsewhere else p.baseline_multiplier
         if state.learned < p.min_history:
             if self._shared(state):
                 state.next_check = math.inf  # judged by its own history, once it has one
@@ -436,12 +481,14 @@ class _VolumeDetector(Detector[P], Generic[P]):
             if state.integration and state.count < lim.cold_integration_floor and not outsized:
                 state.next_check = state.count + lim.floor  # ask again a floor later
                 return
-        elif state.count < p.baseline_multiplier * own:
-            state.next_check = p.baseline_multiplier * own  # the home route is its norm
+        elif state.count < multiplier * own:
+            state.next_check = multiplier * own  # the home route is its norm
             return
         typical = self._route_typical(state.top)
         need = self.limits.cold_route_floor if typical is None else p.route_multiplier * typical
-        if state.count < need and not outsized:  # outsized: far above the route already
+        # Far above the route already (outsized), or above its own norm from an address
+        # the principal never used: the route's heavy users excuse neither.
+        if state.count < need and not outsized and not elsewhere:
             state.next_check = need
             return
         state.flagged, state.ring_from = True, 0.0  # every request now is evidence
@@ -455,6 +502,8 @@ class _VolumeDetector(Detector[P], Generic[P]):
         if outsized:
             each = self._show(state.count / max(1, state.requests))
             route += f"; {each} per response where {self._show(outsized)} is usual"
+        if elsewhere:
+            route += f"; from {state.opened_by}, an address it has not used before"
         seconds = max(1.0, event.ts - state.start)
         self.episodes[state.type].report(
             key,
@@ -464,7 +513,7 @@ class _VolumeDetector(Detector[P], Generic[P]):
             summary=f"{key} {self._verb(state.count)} in {seconds:.0f} s, mostly "
             f"{state.top or '(no route)'} ({history}; {route})",
             score=min(0.95, 0.5 + 0.1 * math.log2(max(1.0, ratio))),
-            subkind="sustained" if state.strikes else "burst",
+            subkind="new_address" if elsewhere else "sustained" if state.strikes else "burst",
             extra={"amount": state.count, "unit": self.unit, "baseline": round(own, 1)},
         )
         state.ring = None

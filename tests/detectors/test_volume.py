@@ -324,6 +324,57 @@ def test_benign_bulk_reads_are_not_flagged(benign: Any, params: dict[str, Any]) 
     assert run(detector, customers_readers(rng) + benign(rng)) == []
 
 
+def _exporting_admins(rng: random.Random, hours: int = 3) -> list[Event]:
+    """Two admins exporting 20-30 MB a few times an hour from the office, the route's
+    heavy users: a window of 150 MB there is what the route has seen before."""
+    events = []
+    for admin in ("admin1", "admin2"):
+        for hour in range(hours):
+            t = hour * 3_600.0 + rng.uniform(0, 600)
+            for _ in range(rng.randint(3, 6)):
+                t += rng.uniform(60, 500)
+                size = rng.randint(20_000_000, 30_000_000)
+                events.append(
+                    ev(t, user=admin, route=EXPORTS, client_ip="192.0.2.25", response_bytes=size)
+                )
+    return events
+
+
+def _stolen_token_export(ip: str) -> list[Event]:
+    start = 3 * 3_600.0 + 300
+    return [
+        ev(start + 4 * i, user="admin1", route=EXPORTS, client_ip=ip, response_bytes=6_000_000)
+        for i in range(50)
+    ]
+
+
+def test_an_admin_token_exporting_from_an_address_it_never_used_is_flagged() -> None:
+    rng = random.Random(12)
+    benign = _exporting_admins(rng)
+    stolen = _stolen_token_export("45.135.159.179")
+    (finding,) = run(DataExfiltration(DataExfiltrationParams()), benign + stolen)
+    assert (finding.entity_type, finding.entity, finding.subkind) == (
+        EntityType.USER,
+        "admin1",
+        "new_address",
+    )
+    assert "45.135.159.179, an address it has not used before" in finding.summary
+    assert set(finding.evidence) <= {e.request_id for e in stolen}
+    # The same pull from the admin's own office is the route's business: not flagged.
+    rng = random.Random(12)
+    assert (
+        run(
+            DataExfiltration(DataExfiltrationParams()),
+            _exporting_admins(rng) + _stolen_token_export("192.0.2.25"),
+        )
+        == []
+    )
+    # ... and with the address memory off, neither is the stolen token's.
+    rng = random.Random(12)
+    off = DataExfiltration(DataExfiltrationParams(known_addresses=0))
+    assert run(off, _exporting_admins(rng) + _stolen_token_export("45.135.159.179")) == []
+
+
 # -- both -----------------------------------------------------------------------------
 
 
