@@ -442,3 +442,12 @@ def plural(count: int, noun: str) -> str:
     ('1 account', '3 IPs')
     """
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def accounts(count: int) -> str:
+    """How many accounts failed, for a summary: logs that carry no username say so.
+
+    >>> accounts(3), accounts(0)
+    ('3 accounts', 'accounts the log does not name')
+    """
+    return plural(count, "account") if count else "accounts the log does not name"

@@ -21,6 +21,7 @@ from detectors.auth import (
     Logins,
     LoginWindow,
     Takeovers,
+    accounts,
     plural,
     ramp,
 )
@@ -105,7 +106,7 @@ class BruteForce(Detector[BruteForceParams]):
                     first_ts=w.since(),
                     evidence=[rid] if ip in self.by_ip else w.evidence(),
                     summary=f"{ip} failed {w.failures} logins for"
-                    f" {plural(w.failed_users, 'account')} in {ts - w.since():.0f} s"
+                    f" {accounts(w.failed_users)} in {ts - w.since():.0f} s"
                     f" ({w.attempts - w.failures} successes)",
                     score=ramp(w.failures, self.params.ip_min_failures),
                 )
@@ -136,7 +137,7 @@ class BruteForce(Detector[BruteForceParams]):
         ):
             summary = (
                 f"{ip} logged in as '{user}' right after {iw.failures} failed logins for"
-                f" {plural(iw.failed_users, 'account')} in {ts - iw.since():.0f} s"
+                f" {accounts(iw.failed_users)} in {ts - iw.since():.0f} s"
             )
             self.takeovers.report(event, user, iw, summary=summary, score=1.0)
         if uw is not None:

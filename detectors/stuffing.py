@@ -26,6 +26,7 @@ from detectors.auth import (
     LoginWindow,
     Networks,
     Takeovers,
+    accounts,
     plural,
     ramp,
 )
@@ -40,6 +41,10 @@ Count = Annotated[int, Field(ge=2)]
 
 class CredentialStuffingParams(LoginParams):
     ip_min_users: Count = Field(default=30, description="accounts failing from one IP")
+    ip_fast_min_users: Count = Field(
+        default=15, description="... or this many within ip_fast_s (a spray is slower)"
+    )
+    ip_fast_s: Annotated[float, Field(gt=0)] = 180.0
     net_min_users: Count = 30
     net_min_sources: Count = Field(default=3, description="fewer: the per-IP finding's job")
     min_failure_ratio: Annotated[float, Field(ge=0, le=1)] = Field(
@@ -49,7 +54,7 @@ class CredentialStuffingParams(LoginParams):
         default=3.0, description="failures per account (more: guessing, or users retrying)"
     )
     global_min_users: Count = 50
-    global_min_sources: Count = 20
+    global_min_sources: Count = 5
     global_surge: Annotated[float, Field(gt=1)] = Field(
         default=2.0, description="failure rate against its baseline"
     )
@@ -62,7 +67,7 @@ class CredentialStuffingParams(LoginParams):
         "logs in within this time (a person who mistyped)",
     )
     global_warmup_s: Annotated[float, Field(ge=0)] = Field(
-        default=1800.0, description="baseline learnt before global findings"
+        default=600.0, description="baseline learnt before global findings"
     )
     baseline_alpha: Annotated[float, Field(gt=0, le=1)] = 0.2
     takeover_min_users: Count = Field(
@@ -115,7 +120,7 @@ class CredentialStuffing(Detector[CredentialStuffingParams]):
         if ip:
             w = self.ips.get(ip, ts)
             w.failed(ts, rid, user, "")
-            if self._stuffed(w, p.ip_min_users):
+            if self._ip_stuffed(w, ts):
                 claimed = True
                 self._report(ip, w, ts, rid, who=f"{ip} failed", th=p.ip_min_users)
         # A network counts its addresses that mostly fail: a busy NAT in the same /24
@@ -142,7 +147,7 @@ class CredentialStuffing(Detector[CredentialStuffingParams]):
             ts=ts,
             first_ts=w.since(),
             evidence=[rid] if entity in self.by_source else w.evidence(),
-            summary=f"{who} {w.failures} logins for {plural(w.failed_users, 'account')} in"
+            summary=f"{who} {w.failures} logins for {accounts(w.failed_users)} in"
             f" {ts - w.since():.0f} s ({w.attempts - w.failures} successes)",
             score=ramp(w.failed_users, th),
         )
@@ -158,7 +163,7 @@ class CredentialStuffing(Detector[CredentialStuffingParams]):
             ts=ts,
             first_ts=g.since(),
             evidence=() if opened else g.evidence(),
-            summary=f"{g.failures} failed logins for {plural(g.failed_users, 'account')}"
+            summary=f"{g.failures} failed logins for {accounts(g.failed_users)}"
             f" from {plural(g.failed_sources, 'IP')} in {ts - g.since():.0f} s:"
             f" {base.current(g, ts) * 60:.1f}/min against a baseline of {base.rate * 60:.1f}/min,"
             f" {g.failures / g.attempts:.0%} of logins failing (baseline {base.ratio:.0%})",
@@ -171,7 +176,7 @@ class CredentialStuffing(Detector[CredentialStuffingParams]):
         iw = self.ips.peek(ip) if ip else None
         nw = self.nets.peek(net) if net else None
         burst, where = None, ip
-        if iw is not None and self._stuffed(iw, p.ip_min_users):
+        if iw is not None and self._ip_stuffed(iw, ts):
             burst = iw
         elif nw is not None and iw is not None and self._net_stuffed(nw):
             # Only an address that took part, and mostly failed: a NAT sharing the
@@ -187,7 +192,7 @@ class CredentialStuffing(Detector[CredentialStuffingParams]):
         if burst is not None:
             summary = (
                 f"'{user}' logged in from {ip} right after {burst.failures} failed logins for"
-                f" {plural(burst.failed_users, 'account')} from {where} in"
+                f" {accounts(burst.failed_users)} from {where} in"
                 f" {ts - burst.since():.0f} s"
             )
             self.takeovers.report(event, user, burst, summary=summary, score=1.0)
@@ -203,6 +208,13 @@ class CredentialStuffing(Detector[CredentialStuffingParams]):
             return False  # the cheap tests first: a sketch's count is not
         users = w.failed_users
         return users >= min_users and w.failures <= p.max_failures_per_user * users
+
+    def _ip_stuffed(self, w: LoginWindow, ts: float) -> bool:
+        """Many accounts failing from one address, or fewer but fast."""
+        p = self.params
+        if ts - w.since() <= p.ip_fast_s:
+            return self._stuffed(w, min(p.ip_fast_min_users, p.ip_min_users))
+        return self._stuffed(w, p.ip_min_users)
 
     def _net_stuffed(self, w: LoginWindow) -> bool:
         p = self.params
