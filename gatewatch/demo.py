@@ -1,9 +1,10 @@
 """``make demo``: the main job on embedded defaults, end to end, in under a minute.
 
 Simulates 10 minutes of API traffic (ending now) as Kong, NGINX JSON and Envoy logs,
-adds a few broken lines, ingests everything into the embedded ClickHouse (chDB) with
-the same pipeline ``gatewatch ingest`` uses, and prints what was stored and the
-forensic queries to try next.
+with labelled attack episodes of every kind and the benign traps injected into the Kong
+log, adds a few broken lines, ingests everything into the embedded ClickHouse (chDB)
+with the same pipeline and detectors ``gatewatch ingest`` uses, and prints what was
+stored, the findings, and the forensic queries to try next.
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ from gatewatch.store.queries import (
 )
 from gatewatch.store.writer import BatchWriter
 from gatewatch.wiring import build_engine, build_pipeline, open_store
+from ingest.simulator.actor import Actor
+from ingest.simulator.attacks import build_episodes, parse_kinds
 from ingest.simulator.output import write_lines
 from ingest.simulator.render import RENDERERS
 from ingest.simulator.traffic import SimulationConfig, generate
+from ingest.simulator.traps import build_traps
 from ingest.sources.file import read_file
 
 FORMATS = ("kong", "nginx-json", "envoy")
@@ -64,24 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     started = time.monotonic()
-    start_ts = time.time() - args.seconds
-    files = []
-    for seed, fmt in enumerate(FORMATS, start=1):
-        path = home / "logs" / f"{fmt}.log"
-        config = SimulationConfig(
-            seed=seed,
-            start_ts=start_ts,
-            duration_s=args.seconds,
-            web_users=5_000,
-            mobile_users=2_500,
-        )
-        with path.open("wb") as out:
-            written = write_lines(generate(config), RENDERERS[fmt], out)
-            if fmt == FORMATS[-1]:
-                out.write(b"\n".join(BROKEN_LINES) + b"\n")
-                written += len(BROKEN_LINES)
-        files.append((path, written))
-        print(f"simulated {written:>7,} lines of {fmt} traffic  -> {path}")
+    files = _simulate(home, args.seconds)
 
     store = open_store(settings)
     writer = BatchWriter(store, max_rows=settings.storage.batch_max_rows)
@@ -136,6 +123,34 @@ Or ingest more:
   .venv/bin/gatewatch simulate --format traefik --duration 300 | {gw} ingest --input -
 """)
     return 0
+
+
+def _simulate(home: Path, seconds: float) -> list[tuple[Path, int]]:
+    """Simulated traffic ending now, one log per format; the attacks go into the first."""
+    start_ts = time.time() - seconds
+    files = []
+    for seed, fmt in enumerate(FORMATS, start=1):
+        path = home / "logs" / f"{fmt}.log"
+        config = SimulationConfig(
+            seed=seed,
+            start_ts=start_ts,
+            duration_s=seconds,
+            web_users=5_000,
+            mobile_users=2_500,
+        )
+        extra: list[Actor] = []
+        if fmt == FORMATS[0]:
+            episodes = build_episodes(config, parse_kinds("all"))
+            extra = [*build_traps(config), *episodes]
+            print(f"injecting {len(episodes)} attack episodes into the {fmt} traffic")
+        with path.open("wb") as out:
+            written = write_lines(generate(config, extra), RENDERERS[fmt], out)
+            if fmt == FORMATS[-1]:
+                out.write(b"\n".join(BROKEN_LINES) + b"\n")
+                written += len(BROKEN_LINES)
+        files.append((path, written))
+        print(f"simulated {written:>7,} lines of {fmt} traffic  -> {path}")
+    return files
 
 
 def _print_findings(store: Store, window: TimeRange) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
             "--dir",
             str(tmp_path / "demo"),
             "--seconds",
-            "20",
+            "120",
         ],
         capture_output=True,
         text=True,
@@ -29,4 +30,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert "4 dead letters" in out  # the four broken lines the demo adds
     assert "busiest clients on the busiest routes" in out
     assert "query actor --ip" in out
+    found = re.search(r"findings: (\d+) attack episodes detected", out)
+    assert found and int(found.group(1)) >= 5, out
+    assert "brute_force" in out
     assert (tmp_path / "demo" / "clickhouse").is_dir()
