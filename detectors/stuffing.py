@@ -66,6 +66,15 @@ class CredentialStuffingParams(LoginParams):
         description="a failure joins the global evidence unless its address "
         "logs in within this time (a person who mistyped)",
     )
+    global_burst_s: Annotated[float, Field(ge=10, le=600)] = Field(
+        default=120.0, description="a short burst is judged over this span too"
+    )
+    global_burst_surge: Annotated[float, Field(gt=1)] = Field(
+        default=2.5, description="failure rate over the burst span against its baseline"
+    )
+    global_burst_ratio_rise: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.1, description="failure ratio over the burst span above its baseline"
+    )
     global_warmup_s: Annotated[float, Field(ge=0)] = Field(
         default=600.0, description="baseline learnt before global findings"
     )
@@ -95,6 +104,7 @@ class CredentialStuffing(Detector[CredentialStuffingParams]):
             self._window, ttl_s=p.ttl_s, max_entities=p.max_entities
         )
         self.everyone = self._window()
+        self.burst = RecentLogins(params.global_burst_s)
         self.by_source = Episodes(self, "credential_stuffing", EntityType.IP, quiet_s=quiet)
         self.by_global = Episodes(self, "credential_stuffing", EntityType.GLOBAL, quiet_s=quiet)
         self.takeovers = Takeovers(self, "credential_stuffing", quiet_s=quiet)
@@ -136,6 +146,7 @@ class CredentialStuffing(Detector[CredentialStuffingParams]):
             # Its evidence leaves out busy shared addresses (NATs: mostly successes).
             bot_like = w is None or w.ratio_at_least(p.min_failure_ratio)
             self.everyone.failed(ts, rid if bot_like else "", user, ip)
+            self.burst.add(ts, failed=True)
             if self._global_surge(ts):
                 self._report_global(ts, ip, rid if bot_like else "")
 
@@ -166,7 +177,8 @@ class CredentialStuffing(Detector[CredentialStuffingParams]):
             summary=f"{g.failures} failed logins for {accounts(g.failed_users)}"
             f" from {plural(g.failed_sources, 'IP')} in {ts - g.since():.0f} s:"
             f" {base.current(g, ts) * 60:.1f}/min against a baseline of {base.rate * 60:.1f}/min,"
-            f" {g.failures / g.attempts:.0%} of logins failing (baseline {base.ratio:.0%})",
+            f" {g.failures / g.attempts:.0%} of logins failing (baseline {base.ratio:.0%});"
+            f" {self.burst.totals(ts)[0]} failures in the last {self.burst.span_s:.0f} s",
             score=ramp(g.failed_users, self.params.global_min_users),
         )
 
@@ -201,6 +213,7 @@ class CredentialStuffing(Detector[CredentialStuffingParams]):
         if nw is not None and (iw is None or iw.ratio_at_least(p.min_failure_ratio)):
             nw.succeeded(ts)
         self.everyone.succeeded(ts)
+        self.burst.add(ts, failed=False)
 
     def _stuffed(self, w: LoginWindow, min_users: int) -> bool:
         p = self.params
@@ -221,11 +234,23 @@ class CredentialStuffing(Detector[CredentialStuffingParams]):
         return w.failed_sources >= p.net_min_sources and self._stuffed(w, p.net_min_users)
 
     def _global_surge(self, ts: float) -> bool:
+        """Failures no source explains far above their baseline, over the window or
+        over a short burst, with the failure ratio climbing (a rush raises both)."""
         g, p, base = self.everyone, self.params, self.baseline
-        if not base.warm(ts, p.global_warmup_s) or base.current(g, ts) < p.global_surge * base.rate:
+        if not base.warm(ts, p.global_warmup_s):
             return False
-        if not g.ratio_at_least(base.ratio + p.global_min_ratio_rise):
-            return False
+        surged = base.current(g, ts) >= p.global_surge * base.rate and g.ratio_at_least(
+            base.ratio + p.global_min_ratio_rise
+        )
+        if not surged:
+            burst = self.burst
+            fails, tries = burst.totals(ts)
+            surged = (
+                fails >= p.global_burst_surge * base.rate * burst.span_s
+                and fails >= (base.ratio + p.global_burst_ratio_rise) * tries
+            )
+            if not surged:
+                return False
         users = g.failed_users
         return (
             users >= p.global_min_users
@@ -247,6 +272,8 @@ class CredentialStuffing(Detector[CredentialStuffingParams]):
         self.logins = Logins(params)
         self.login_routes = self.logins.is_login
         self.networks = Networks(params.network_v4_prefix, params.network_v6_prefix)
+        if params.global_burst_s != self.burst.span_s:
+            self.burst = RecentLogins(params.global_burst_s)
         for table in (self.ips, self.nets):
             table.ttl_s, table.max_entities = params.ttl_s, params.max_entities
         for episodes in (self.by_source, self.by_global, self.takeovers):
@@ -296,6 +323,42 @@ class FailureBaseline:
         """Failures per second over the time ``g`` covers."""
         covered = ts - g.gen * g.span + (g.span if g.prev_tries else 0.0)
         return g.failures / max(covered, 1.0)
+
+
+class RecentLogins:
+    """Login attempts and failures over the last ``span_s`` of event time, in twelve
+    buckets: a burst of a minute or two that a five-minute window dilutes.
+
+    >>> recent = RecentLogins(120.0)
+    >>> for t in range(100): recent.add(float(t), failed=t % 4 == 0)
+    >>> recent.totals(99.0), recent.totals(500.0)
+    ((25, 100), (0, 0))
+    """
+
+    __slots__ = ("_at", "_fails", "_tries", "bucket_s", "span_s")
+    _BUCKETS = 12
+
+    def __init__(self, span_s: float) -> None:
+        self.span_s, self.bucket_s = span_s, span_s / self._BUCKETS
+        self._fails, self._tries = [0] * self._BUCKETS, [0] * self._BUCKETS
+        self._at = [-1] * self._BUCKETS  # the bucket number each slot holds
+
+    def add(self, ts: float, *, failed: bool) -> None:
+        n = int(ts // self.bucket_s)
+        slot = n % self._BUCKETS
+        if self._at[slot] != n:
+            self._at[slot], self._fails[slot], self._tries[slot] = n, 0, 0
+        self._tries[slot] += 1
+        self._fails[slot] += failed
+
+    def totals(self, ts: float) -> tuple[int, int]:
+        """(failures, attempts) in the buckets of the last span."""
+        oldest = int(ts // self.bucket_s) - self._BUCKETS + 1
+        fails = tries = 0
+        for at, f, t in zip(self._at, self._fails, self._tries, strict=True):
+            if at >= oldest:
+                fails, tries = fails + f, tries + t
+        return fails, tries
 
 
 class HeldFailures:
