@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from gatewatch.event import Event
@@ -28,3 +29,13 @@ def make_event(**fields: Any) -> Event:
     }
     values.update(fields)
     return Event(**values)
+
+
+def events_at(**defaults: Any) -> Callable[..., Event]:
+    """``ev(t, **fields)``: an Event ``t`` seconds after BASE_TS, with these defaults
+    (then make_event's) for what ``fields`` leaves out."""
+
+    def ev(t: float, **fields: Any) -> Event:
+        return make_event(**{**defaults, "ts": BASE_TS + t, **fields})
+
+    return ev

@@ -1,4 +1,3 @@
-import itertools
 import random
 import re
 from typing import Any
@@ -9,26 +8,14 @@ from detectors.engine import DetectionEngine
 from detectors.keys import TokenMisuse, TokenMisuseParams
 from gatewatch.event import Event
 from gatewatch.finding import EntityType, Finding, Severity
+from tests.detectors.events import BASE_TS, events_at
 
-T0 = 1_710_230_400.0
+T0 = BASE_TS
 KEY = "fp:0123456789abcdef"
 TOKEN = "fp:fedcba9876543210"
-_ids = itertools.count()
 
 
-def ev(t: float, **fields: Any) -> Event:
-    """An Event ``t`` seconds into the test, benign defaults for the rest."""
-    values: dict[str, Any] = {
-        "request_id": f"k{next(_ids)}",
-        "ts": T0 + t,
-        "client_ip": "198.51.100.10",
-        "method": "GET",
-        "path": "/api/v1/orders",
-        "route": "/api/v1/orders",
-        "status": 200,
-    }
-    values.update(fields)
-    return Event(**values)
+ev = events_at(path="/api/v1/orders", route="/api/v1/orders")
 
 
 def bearer(token: str = TOKEN) -> dict[str, str]:

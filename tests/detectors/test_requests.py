@@ -1,4 +1,3 @@
-import itertools
 import random
 from typing import Any
 
@@ -14,28 +13,15 @@ from detectors.requests import (
 )
 from gatewatch.event import Event
 from gatewatch.finding import EntityType, Finding, Severity
+from tests.detectors.events import BASE_TS, events_at
 
-T0 = 1_710_230_400.0
+T0 = BASE_TS
 CART = "/api/v1/cart"
 PHOTOS = "/api/v1/products/{productId}/reviews/photos"
 MiB = 1 << 20
-_ids = itertools.count()
 
 
-def ev(t: float, **fields: Any) -> Event:
-    """An Event ``t`` seconds into the test, benign defaults for the rest."""
-    values: dict[str, Any] = {
-        "request_id": f"q{next(_ids)}",
-        "ts": T0 + t,
-        "client_ip": "198.51.100.10",
-        "method": "POST",
-        "path": CART,
-        "route": CART,
-        "status": 200,
-        "request_bytes": 400,
-    }
-    values.update(fields)
-    return Event(**values)
+ev = events_at(method="POST", path=CART, route=CART, request_bytes=400)
 
 
 def run(detector: Detector[Any], events: list[Event]) -> list[Finding]:

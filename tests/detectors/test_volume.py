@@ -1,4 +1,3 @@
-import itertools
 import random
 import re
 from typing import Any
@@ -16,29 +15,17 @@ from detectors.volume import (
 )
 from gatewatch.event import Event
 from gatewatch.finding import EntityType, Finding
+from tests.detectors.events import BASE_TS, events_at
 
-T0 = 1_710_230_400.0
+T0 = BASE_TS
 PRODUCT = "/api/v1/products/{productId}"
 CUSTOMERS = "/api/v1/customers"
 MiB = 1 << 20
-_ids = itertools.count()
 
 
-def ev(t: float, **fields: Any) -> Event:
-    """An Event ``t`` seconds into the test, benign defaults for the rest."""
-    values: dict[str, Any] = {
-        "request_id": f"v{next(_ids)}",
-        "ts": T0 + t,
-        "client_ip": "198.51.100.10",
-        "method": "GET",
-        "path": "/api/v1/products/1",
-        "route": PRODUCT,
-        "status": 200,
-        "response_bytes": 2_000,
-        "user_agent": "Mozilla/5.0",
-    }
-    values.update(fields)
-    return Event(**values)
+ev = events_at(
+    path="/api/v1/products/1", route=PRODUCT, response_bytes=2_000, user_agent="Mozilla/5.0"
+)
 
 
 def run(detector: Detector[Any], events: list[Event]) -> list[Finding]:
