@@ -12,12 +12,13 @@ window of event time, three signals:
 - **denials**: most of the ids answered 403 or 404 (probing ids it does not own).
 
 Benign look-alikes. On a public catalogue (``/products/{id}``) principals share ids
-(the same popular products) or the median one touches many: such a route is
-*public*, and there only 403s count. A user opening their own orders touches few, not
-consecutively. A route nobody else uses is not judged (refusals there are a scan of
-paths: ``endpoint_scanning``); while a route is too new to tell whether it is public,
-anonymous clients (crawlers) are not judged on volume or walks. Admins and exports
-belong in ``allow``.
+(the same popular products), the median one touches many, or many anonymous
+visitors are served beside signed-in users: such a route is *public*, and there only
+403s count. A user opening their own orders touches few, not consecutively. A route
+nobody else uses is not judged (refusals there are a scan of paths:
+``endpoint_scanning``); while a route is too new to tell whether it is public (less
+than a window watched), anonymous clients (crawlers) are not judged on volume or
+walks. Admins and exports belong in ``allow``.
 
 The baseline counts principal-windows that reached 1, 2, 3, 4, 6, 8, ... distinct ids,
 decayed; its quantile leaves out the principal being judged, and a flagged one's
@@ -120,12 +121,13 @@ class _Route:
     """What one object route's principals normally do (learned, decayed)."""
 
     __slots__ = (
-        "active", "authed", "fingerprints", "open", "owners", "public", "reached", "shared",
-        "touches",
+        "active", "authed", "born", "fingerprints", "open", "owners", "public", "reached",
+        "shared", "touches",
     )  # fmt: skip
 
     def __init__(self, id_memory: int) -> None:
         self.active = -math.inf  # event time its activity was last refreshed in the table
+        self.born = math.inf  # event time it was first seen
         self.public = False  # once public, for good: a catalogue does not become private
         self.reached = [0.0] * len(LEVELS)  # principal-windows that reached LEVELS[i] ids
         self.touches = 0.0  # new ids touched by unflagged principals
@@ -405,6 +407,7 @@ class Bola(Detector[BolaParams]):
         if route is None or ts - route.active >= _CLASSIFY_EVERY_S:
             route = self.routes.get(name, ts)
             route.active = ts
+            route.born = min(route.born, ts)
         return route
 
     def _judge(
@@ -415,7 +418,10 @@ class Bola(Detector[BolaParams]):
         state.check_at = seen + max(1, seen // 8)
         public = self._classify(event.route, route, state.level)
         peers = route.peers(state.level)
-        known = public or route.touches >= p.public_min_samples
+        # Whether anonymous clients are its visitors takes a window of watching to tell.
+        known = public or (
+            route.touches >= p.public_min_samples and event.ts - route.born >= p.window_s
+        )
         denied = state.forbidden if public else state.denied
         signals: list[tuple[float, str, str]] = []
         # An object route is one others use (a public one was used by many): refusals on

@@ -180,8 +180,20 @@ def test_anonymous_walker_is_judged_once_the_route_is_known_private() -> None:
     walk = [order(BASE_TS + 1_600 + i, 7_000_000 + i, client_ip="203.0.113.9") for i in range(40)]
     (finding,) = latest(run(quiet + walk))
     assert (finding.entity_type, finding.entity) == (EntityType.IP, "203.0.113.9")
-    # The same walk on a route nobody else has used yet is not judged by address.
+    # The same walk on a route nobody else has used yet is not judged by address,
+    # nor on a busy route watched for less than a window (at start-up: is it public?).
     assert run(walk) == []
+    early = [order(BASE_TS + 60 + i, 7_000_000 + i, client_ip="203.0.113.9") for i in range(40)]
+    rng = random.Random(5)
+    busy = [  # 300 customers, each opening an order of theirs in the first minute
+        order(
+            BASE_TS + rng.random() * 60,
+            rng.randrange(1_000_000, 9_000_000),
+            client_ip=f"192.0.{c // 250}.{c % 250}",
+        )
+        for c in range(300)
+    ]
+    assert [f for f in latest(run(busy + early)) if f.entity == "203.0.113.9"] == []
 
 
 def catalogue(rng: random.Random, shoppers: int = 120, views: int = 40) -> list[Event]:
