@@ -58,7 +58,7 @@ NOT_LOGIN, FAILED, SUCCEEDED = 0, 1, 2
 
 # Distinct values are exact up to _EXACT (the thresholds sit below), then a 1 KB sketch
 # (3% error): only attacking sources and big NATs get that far.
-_EXACT, _PRECISION = 64, 10
+_EXACT, _PRECISION = 256, 10  # exact up to 256: a spray's second round must match its first
 
 
 class LoginParams(DetectorParams):
