@@ -32,7 +32,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from alerts.policy import AlertPolicy
 from gatewatch.errors import ConfigError
+from gatewatch.finding import KINDS, Severity
 
 ENV_PREFIX = "GATEWATCH_"
 CONFIG_ENV = "GATEWATCH_CONFIG"
@@ -321,6 +323,74 @@ class DetectionSettings(Section):
         }
 
 
+class AlertChannel(Section):
+    """Where alerts go: ``console``, ``file:PATH`` (JSON lines; relative to data_dir),
+    or any Apprise URL (Slack, Teams, Mattermost, Discord, email, webhooks, PagerDuty,
+    Opsgenie). URLs carry tokens: they are secrets, never logged or shown."""
+
+    url: SecretStr
+    rate_per_minute: Annotated[float, Field(gt=0, le=6000)] = Field(
+        default=20.0, description="past this, alerts to the channel are sent as one digest"
+    )
+
+
+class AlertRoute(Section):
+    """Which alerts go to which channels: every route that matches sends (empty
+    ``kinds`` / ``routes``: any)."""
+
+    channels: list[str] = Field(min_length=1)
+    min_severity: Severity = Severity.LOW
+    kinds: list[str] = Field(default_factory=list, description="finding kinds in the alert")
+    routes: list[str] = Field(default_factory=list, description="API route templates")
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, kinds: list[str]) -> list[str]:
+        unknown = sorted(set(kinds) - KINDS)
+        if unknown:
+            raise ValueError(f"unknown finding kinds {unknown} (known: {', '.join(sorted(KINDS))})")
+        return kinds
+
+
+def _default_channels() -> dict[str, AlertChannel]:
+    return {
+        "console": AlertChannel(url=SecretStr("console")),
+        "file": AlertChannel(url=SecretStr("file:alerts.jsonl")),
+    }
+
+
+class AlertSettings(AlertPolicy):
+    """From findings to alerts (the policy: risk, grouping, cooldown) and where they go."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    dashboard_url: str = Field(
+        default="http://127.0.0.1:8080", description="links in messages point here"
+    )
+    channels: dict[str, AlertChannel] = Field(default_factory=_default_channels)
+    routes: list[AlertRoute] = Field(
+        default_factory=lambda: [AlertRoute(channels=["console", "file"])]
+    )
+    max_attempts: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=12, description="delivery attempts before an alert is parked as dead"
+    )
+    backoff_base_s: Annotated[float, Field(gt=0)] = 1.0
+    backoff_max_s: Annotated[float, Field(gt=0)] = 300.0
+    digest_after: Annotated[int, Field(ge=1)] = Field(
+        default=5, description="burst per channel before alerts are combined into a digest"
+    )
+
+    @model_validator(mode="after")
+    def _routes_name_channels(self) -> AlertSettings:
+        for i, route in enumerate(self.routes):
+            unknown = [name for name in route.channels if name not in self.channels]
+            if unknown:
+                known = ", ".join(sorted(self.channels)) or "none"
+                raise ValueError(f"routes[{i}]: unknown channels {unknown} (known: {known})")
+        return self
+
+
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -343,6 +413,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
     detection: DetectionSettings = DetectionSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @property
     def storage_dsn(self) -> str:
@@ -400,7 +471,7 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> None:
 
 
 def _secret_key(key: str) -> bool:
-    return any(word in key for word in ("password", "salt", "secret", "token"))
+    return any(word in key for word in ("password", "salt", "secret", "token", "url"))
 
 
 def _problems(exc: ValidationError) -> list[tuple[str, str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,8 @@ class Store:
             "events": ("toDateTime(ts)", self.retention_days),
             "findings": ("toDateTime(detected_ts)", self.retention_days),
             "dead_letters": ("toDateTime(received_ts)", self.dead_letter_retention_days),
+            "alerts": ("toDateTime(opened_ts)", self.retention_days),
+            "alert_deliveries": ("toDateTime(ts)", self.retention_days),
         }
         for table, (expr, days) in wanted.items():
             create = self.query(
@@ -129,6 +132,24 @@ class Store:
         when parts merge; read with FINAL for exact results)."""
         if findings:
             self._insert_arrow("findings", findings_table(findings))
+
+    def insert_rows(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Few rows of a small table (alerts, deliveries, suppressions): column names
+        from the first row's keys; times (``ts``, ``*_ts``) as epoch seconds."""
+        if not rows:
+            return
+        names = list(rows[0])
+        times = [i for i, name in enumerate(names) if name == "ts" or name.endswith("_ts")]
+        data = [[row[name] for name in names] for row in rows]
+        for values in data:
+            for i in times:
+                values[i] = datetime.fromtimestamp(values[i], UTC)
+        try:
+            self.client.insert(f"{self.database}.{table}", data, column_names=names)
+        except ClickHouseError as exc:
+            raise StoreError(
+                f"insert into {table} failed: {exc}", retriable=not self.embedded
+            ) from exc
 
     def _insert_arrow(self, table: str, data: pa.Table) -> None:
         try:

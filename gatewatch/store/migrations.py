@@ -114,4 +114,72 @@ MIGRATIONS: tuple[Migration, ...] = (
         "dead_letters.key for Kafka record keys",
         ("ALTER TABLE {db}.dead_letters ADD COLUMN IF NOT EXISTS key String AFTER position",),
     ),
+    Migration(
+        3,
+        "alerts, alert_deliveries (the audit trail of every attempt) and suppressions",
+        (
+            # One row per alert version; the newest version wins when parts merge.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.alerts (
+                id String,
+                version UInt32,
+                state LowCardinality(String),
+                actor_type LowCardinality(String),
+                actor String,
+                severity LowCardinality(String),
+                risk Float32,
+                opened_ts DateTime64(3, 'UTC'),
+                updated_ts DateTime64(3, 'UTC'),
+                first_ts DateTime64(3, 'UTC'),
+                last_ts DateTime64(3, 'UTC'),
+                kinds Map(LowCardinality(String), UInt32),
+                finding_ids Array(String) CODEC(ZSTD(3)),
+                finding_count UInt32,
+                title String,
+                summary String CODEC(ZSTD(3)),
+                stored_at DateTime64(3, 'UTC') DEFAULT now64(3)
+            )
+            ENGINE = ReplacingMergeTree(version)
+            PARTITION BY toYYYYMM(opened_ts)
+            ORDER BY id
+            TTL toDateTime(opened_ts) + INTERVAL {retention_days} DAY DELETE
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS {db}.alert_deliveries (
+                ts DateTime64(3, 'UTC'),
+                delivery_id String,
+                alert_id String,
+                version UInt32,
+                channel LowCardinality(String),
+                attempt UInt16,
+                ok Bool,
+                error String,
+                latency_ms Float32,
+                digest Bool
+            )
+            ENGINE = MergeTree
+            PARTITION BY toYYYYMM(ts)
+            ORDER BY (alert_id, ts)
+            TTL toDateTime(ts) + INTERVAL {retention_days} DAY DELETE
+            """,
+            # Edits are new versions of the row (updated_ts); removal sets deleted.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.suppressions (
+                id String,
+                kind LowCardinality(String),
+                entity String,
+                route String,
+                cidr String,
+                reason String,
+                created_by String,
+                created_ts DateTime64(3, 'UTC'),
+                expires_ts DateTime64(3, 'UTC'),
+                deleted Bool DEFAULT false,
+                updated_ts DateTime64(3, 'UTC') DEFAULT now64(3)
+            )
+            ENGINE = ReplacingMergeTree(updated_ts)
+            ORDER BY id
+            """,
+        ),
+    ),
 )

@@ -175,3 +175,52 @@ def recent_findings(
         "ORDER BY detected_ts DESC, id LIMIT %(limit)s",
         params,
     )
+
+
+SUPPRESSION_COLUMNS = (
+    "id", "kind", "entity", "route", "cidr", "reason", "created_by", "created_ts", "expires_ts",
+)  # fmt: skip
+
+
+def active_suppressions(store: Store) -> list[dict[str, Any]]:
+    """Suppression rules not removed and not expired, as rows (epoch-second times)."""
+    rows = store.query(
+        "SELECT id, kind, entity, route, cidr, reason, created_by, "
+        "toUnixTimestamp64Milli(created_ts) / 1000, toUnixTimestamp64Milli(expires_ts) / 1000 "
+        f"FROM {store.database}.suppressions FINAL "
+        "WHERE NOT deleted AND expires_ts > now64(3) ORDER BY created_ts"
+    )
+    return [dict(zip(SUPPRESSION_COLUMNS, row, strict=True)) for row in rows]
+
+
+ALERT_COLUMNS = (
+    "updated", "id", "version", "state", "severity", "actor_type", "actor", "risk", "kinds",
+    "findings", "title",
+)  # fmt: skip
+
+
+def recent_alerts(
+    store: Store, window: TimeRange, *, state: str | None = None, limit: int = 100
+) -> list[tuple[Any, ...]]:
+    """Alerts updated in the window, newest first; the latest version of each."""
+    params = window.params
+    params["limit"] = limit
+    condition = ""
+    if state:
+        condition, params["state"] = " AND state = %(state)s", state
+    return store.query(
+        "SELECT updated_ts, id, version, state, severity, actor_type, actor, risk, kinds, "
+        f"finding_count, title FROM {store.database}.alerts FINAL "
+        f"WHERE updated_ts >= %(since)s AND updated_ts < %(until)s{condition} "
+        "ORDER BY updated_ts DESC, id LIMIT %(limit)s",
+        params,
+    )
+
+
+def delivery_attempts(store: Store, alert_id: str) -> list[tuple[Any, ...]]:
+    """Every delivery attempt of an alert (the audit trail), oldest first."""
+    return store.query(
+        "SELECT ts, version, channel, attempt, ok, error, latency_ms, digest "
+        f"FROM {store.database}.alert_deliveries WHERE alert_id = %(id)s ORDER BY ts",
+        {"id": alert_id},
+    )

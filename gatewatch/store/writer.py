@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from gatewatch.event import DeadLetter, Event
 from gatewatch.finding import Finding
@@ -36,6 +38,8 @@ class BatchWriter:
         self._events: list[Event] = []
         self._dead: list[DeadLetter] = []
         self._findings: list[Finding] = []
+        self._rows: dict[str, list[dict[str, Any]]] = {}  # small tables (alerts, audit)
+        self._rows_lock = threading.Lock()
         self._oldest: float | None = None
         self.events_written = 0
         self.dead_letters_written = 0
@@ -55,6 +59,13 @@ class BatchWriter:
         """A finding (or a newer version of one), stored with the next flush."""
         self._findings.append(finding)
         self._after_add()
+
+    def add_row(self, table: str, row: dict[str, Any]) -> None:
+        """A row of a small table (alert versions, delivery attempts), stored with the
+        next flush. Thread-safe: the alert dispatcher's thread adds its audit rows, the
+        flushing thread writes them (one thread talks to the store)."""
+        with self._rows_lock:
+            self._rows.setdefault(table, []).append(row)
 
     def add_dead_letter(self, dead: DeadLetter) -> None:
         self._dead.append(dead)
@@ -76,7 +87,8 @@ class BatchWriter:
 
     @property
     def pending(self) -> int:
-        return len(self._events) + len(self._dead) + len(self._findings)
+        rows = sum(len(rows) for rows in self._rows.values())
+        return len(self._events) + len(self._dead) + len(self._findings) + rows
 
     def flush(self) -> None:
         events, dead, findings = self._events, self._dead, self._findings
@@ -93,6 +105,11 @@ class BatchWriter:
             self.store.insert_findings(findings)
             self.findings_written += len(findings)
             self._findings = []
+        if self._rows:
+            with self._rows_lock:
+                tables, self._rows = self._rows, {}
+            for table, rows in tables.items():
+                self.store.insert_rows(table, rows)
         self._oldest = None
         if events or dead:
             log.debug("stored %d events and %d dead letters", len(events), len(dead))
