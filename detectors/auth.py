@@ -408,6 +408,8 @@ class Takeovers:
             score=score,
             severity=Severity.CRITICAL,
             subkind="account_takeover",
+            # Lets alerting join the takeover to the alert on the attacking address.
+            extra={"source_ip": event.client_ip},
         )
 
     @property

@@ -25,11 +25,18 @@ from gatewatch.store.queries import (
     dead_letter_reasons,
     failed_auth_over_time,
     most_failed_logins,
+    recent_alerts,
     recent_findings,
     top_talkers,
 )
 from gatewatch.store.writer import BatchWriter
-from gatewatch.wiring import build_engine, build_pipeline, open_store
+from gatewatch.wiring import (
+    build_alerting,
+    build_engine,
+    build_pipeline,
+    findings_to,
+    open_store,
+)
 from ingest.simulator.actor import Actor
 from ingest.simulator.attacks import build_episodes, parse_kinds
 from ingest.simulator.output import write_lines
@@ -72,10 +79,13 @@ def main(argv: list[str] | None = None) -> int:
 
     store = open_store(settings)
     writer = BatchWriter(store, max_rows=settings.storage.batch_max_rows)
+    alerting = build_alerting(settings, store, writer)
+    assert alerting is not None  # on by default
+    alerting.start()
     lines = events = dead = 0
     for path, _ in files:
         # One engine per log: each file is its own gateway's stream, in its own time order.
-        engine = build_engine(settings, writer.add_finding)
+        engine = build_engine(settings, findings_to(writer.add_finding, alerting.on_finding))
         pipeline = build_pipeline(settings, "auto")
         pipeline.run(
             read_file(path, max_line_bytes=settings.ingest.max_line_bytes),
@@ -86,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         lines += pipeline.stats.lines
         events += pipeline.stats.events
         dead += pipeline.stats.dead_letters
+    alerting.finish()
+    alerting.stop()
+    writer.flush()
     elapsed = time.monotonic() - started
     print(
         f"\ningested {lines:,} lines (format detected per line): {events:,} events, "
@@ -104,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     print("failed logins (401/403) per 5 minutes: " + ", ".join(f"{u + f}" for _, u, f in failed))
 
     _print_findings(store, window)
+    _print_alerts(store, window, home)
 
     ip, user = most_failed_logins(store, window) or ("198.51.100.7", "alice")
     store.close()
@@ -151,6 +165,14 @@ def _simulate(home: Path, seconds: float) -> list[tuple[Path, int]]:
         files.append((path, written))
         print(f"simulated {written:>7,} lines of {fmt} traffic  -> {path}")
     return files
+
+
+def _print_alerts(store: Store, window: TimeRange, home: Path) -> None:
+    alerts = recent_alerts(store, window, limit=1000)
+    print(f"\nalerts: {len(alerts)} (one per attacking actor, updated rather than repeated)")
+    for row in alerts[:10]:
+        print(f"  {row[10]}")
+    print(f"every alert as sent: {home / 'alerts.jsonl'} (and the console channel above)")
 
 
 def _print_findings(store: Store, window: TimeRange) -> None:

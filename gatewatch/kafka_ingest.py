@@ -58,10 +58,12 @@ from gatewatch.settings import Settings
 from gatewatch.store.client import Store
 from gatewatch.store.writer import BatchWriter
 from gatewatch.wiring import (
+    build_alerting,
     build_engine,
     build_masker,
     build_pipeline,
     detector_params,
+    load_suppressions,
     open_store,
 )
 from ingest.normalise.secrets import SecretMasker
@@ -70,6 +72,7 @@ from ingest.sources.base import Record
 from ingest.sources.kafka import build_consumer, build_producer, source_name
 
 log = logging.getLogger(__name__)
+_SUPPRESSIONS_EVERY_S = 60.0
 
 POLL_TIMEOUT_MS = 1_000
 # getmany waits without a bound while a rebalance is in progress; give up on a poll then.
@@ -359,9 +362,16 @@ class KafkaIngest:
             on_flush=lambda events, _dead: metrics.stored.inc(events),
         )
 
+        self._store = store
+        self._alerting = build_alerting(settings, store, writer)
+        self._suppressions_due = time.monotonic() + _SUPPRESSIONS_EVERY_S
+        alerting = self._alerting
+
         def store_finding(finding: Finding) -> None:
             metrics.findings.labels(finding.kind, finding.severity.value).inc()
             writer.add_finding(finding)
+            if alerting is not None:
+                alerting.on_finding(finding)
 
         self._batches = BatchStore(
             _pipelines(settings, masker),
@@ -411,6 +421,9 @@ class KafkaIngest:
         kafka = self.settings.kafka
         consumer, producer = self._consumer, self._producer
         consumer.subscribe(topics=list(kafka.topics), listener=_CommitBeforeRevoke(self))
+        alerting = self._alerting
+        if alerting is not None:
+            alerting.start()
         try:
             await _start(consumer, kafka.bootstrap_servers)
             if producer is not None:
@@ -423,6 +436,7 @@ class KafkaIngest:
             )
             while not stop.is_set():
                 self.apply_reload()
+                await self._refresh_suppressions()
                 revocations = self._revocations
                 batch = await self._poll(stop)
                 if batch:
@@ -437,8 +451,15 @@ class KafkaIngest:
                 # Detection ends with the stream: release held events and store the
                 # final version of every open episode with the last batch.
                 await asyncio.to_thread(self._batches.finish_detection)
+                if alerting is not None:
+                    await asyncio.to_thread(alerting.finish)
                 await self._settle()
         finally:
+            if alerting is not None:
+                # Delivers what is due (the rest waits in the outbox for the next
+                # start) and stores the delivery trail.
+                await asyncio.to_thread(alerting.stop)
+                await asyncio.to_thread(self._batches.writer.flush)
             await _stop(consumer, "consumer")
             if producer is not None:
                 await _stop(producer, "dead-letter producer")
@@ -451,6 +472,20 @@ class KafkaIngest:
             stats.batches,
         )
         return stats
+
+    async def _refresh_suppressions(self) -> None:
+        """Re-read the suppression rules (``gatewatch alerts suppress``) once a minute."""
+        alerting = self._alerting
+        if alerting is None or time.monotonic() < self._suppressions_due:
+            return
+        self._suppressions_due = time.monotonic() + _SUPPRESSIONS_EVERY_S
+        async with self._lock:
+            try:
+                rules = await asyncio.to_thread(load_suppressions, self._store)
+            except StoreError as exc:
+                log.warning("suppression rules not reloaded: %s", exc)
+                return
+        alerting.suppressions.replace(rules)
 
     async def partitions_revoked(self, revoked: set[Any]) -> None:
         # Counted before waiting, so a batch fetched while this waits is dropped.

@@ -9,12 +9,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from alerts.service import Alerting
+from alerts.suppression import Suppression, Suppressions
 from detectors.base import Detector, FindingSink
 from detectors.engine import DetectionEngine
 from detectors.registry import DETECTORS
+from gatewatch.finding import Finding
 from gatewatch.pipeline import Pipeline
 from gatewatch.settings import DetectorConfig, Settings
 from gatewatch.store.client import Store
+from gatewatch.store.queries import active_suppressions
+from gatewatch.store.writer import BatchWriter
 from ingest.normalise.client_ip import ClientIpResolver
 from ingest.normalise.normaliser import Normaliser
 from ingest.normalise.routes import RouteTemplater
@@ -138,3 +143,34 @@ def build_engine(
         allowed_lateness_s=detection.allowed_lateness_s,
         evidence_limit=None if offline else detection.evidence_limit,
     )
+
+
+def load_suppressions(store: Store) -> list[Suppression]:
+    """The active suppression rules stored by ``gatewatch alerts suppress``."""
+    return [Suppression.from_row(row) for row in active_suppressions(store)]
+
+
+def build_alerting(settings: Settings, store: Store, writer: BatchWriter) -> Alerting | None:
+    """Alerting over the findings, its rows stored through ``writer``; None when
+    ``alerts.enabled`` is off. Call ``start`` before the first finding."""
+    if not settings.alerts.enabled:
+        return None
+    return Alerting(
+        settings.alerts,
+        data_dir=settings.data_dir,
+        rows=writer.add_row,
+        suppressions=Suppressions(load_suppressions(store)),
+    )
+
+
+def findings_to(*sinks: FindingSink | None) -> FindingSink:
+    """One finding sink feeding each of ``sinks`` (None ones left out)."""
+    chosen = [sink for sink in sinks if sink is not None]
+    if len(chosen) == 1:
+        return chosen[0]
+
+    def tee(finding: Finding) -> None:
+        for sink in chosen:
+            sink(finding)
+
+    return tee

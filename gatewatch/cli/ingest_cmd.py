@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
+from alerts.service import Alerting
 from gatewatch.cli.common import settings_from
 from gatewatch.cli.progress import ProgressLine
 from gatewatch.event import DeadLetter, Event
@@ -20,7 +21,13 @@ from gatewatch.metrics import Metrics
 from gatewatch.pipeline import DetectingSink, Pipeline
 from gatewatch.store.client import Store
 from gatewatch.store.writer import BatchWriter
-from gatewatch.wiring import build_engine, build_pipeline, open_store
+from gatewatch.wiring import (
+    build_alerting,
+    build_engine,
+    build_pipeline,
+    findings_to,
+    open_store,
+)
 from ingest.parsers import FORMATS, MAPPING_PREFIX
 from ingest.sources.base import Record
 from ingest.sources.file import follow_file, read_file
@@ -79,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
     progress = ProgressLine(sys.stderr) if show_progress else None
     started = time.monotonic()
     sink: BatchWriter | _LockedWriter = writer
-    engine = build_engine(settings, writer.add_finding)
+    alerting = build_alerting(settings, store, writer)
+    on_alert = alerting.on_finding if alerting is not None else None
+    engine = build_engine(settings, findings_to(writer.add_finding, on_alert))
     ticker: threading.Thread | None = None
     try:
         records: Iterator[Record]
@@ -91,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
                 metrics.serve(settings.metrics.host, settings.metrics.port)
             writer.on_flush = lambda events, _dead: metrics.stored.inc(events)
             sink = _LockedWriter(writer, metrics, args.input)
-            engine = build_engine(settings, sink.add_finding)
+            engine = build_engine(settings, findings_to(sink.add_finding, on_alert))
             ticker = threading.Thread(target=sink.tick_until, args=(stop,), daemon=True)
             ticker.start()
             records = follow_file(
@@ -106,12 +115,15 @@ def run(args: argparse.Namespace) -> int:
                 else None,
             )
         tune_for_streaming()
+        if alerting is not None:
+            alerting.start()
         pipeline.run(_until(records, stop), DetectingSink(sink, engine.process))
     finally:
         if ticker is not None:
             stop.set()
             ticker.join(timeout=5)
         engine.finish()
+        _close_alerting(alerting)
         writer.flush()
         _restore_signals(previous)
         if progress:
@@ -119,6 +131,13 @@ def run(args: argparse.Namespace) -> int:
     _report(args.input, pipeline, writer, store, time.monotonic() - started)
     store.close()
     return 0
+
+
+def _close_alerting(alerting: Alerting | None) -> None:
+    """Close the open alerts and deliver what is due; the rest waits in the outbox."""
+    if alerting is not None:
+        alerting.finish()
+        alerting.stop()
 
 
 def _report(

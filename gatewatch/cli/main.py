@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from gatewatch import __version__
 from gatewatch.cli import (
+    alerts_cmd,
     config_cmd,
     db_cmd,
     detect_cmd,
@@ -51,7 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (ingest_cmd, run_cmd, detect_cmd, simulate_cmd, query_cmd, config_cmd, db_cmd):
+    for module in (
+        ingest_cmd,
+        run_cmd,
+        detect_cmd,
+        simulate_cmd,
+        query_cmd,
+        alerts_cmd,
+        config_cmd,
+        db_cmd,
+    ):
         module.register(commands)
     return parser
 
