@@ -6,7 +6,8 @@ A SOC abandons a tool that floods it, so the manager's job is mostly to stay qui
   its best version (detectors raise the score, sometimes the severity, as an episode's
   evidence grows), decaying from its latest version: versions never count twice, and
   an attack still going on keeps its full weight (``_credit``). An alert opens when the
-  risk reaches ``risk_threshold``, or at once for a critical finding. Until then the
+  risk reaches ``risk_threshold``, or at once for a finding of ``alert_at_severity``
+  (high by default) or worse. Until then the
   actor's findings are kept (bounded) so the alert, when it opens, shows what built
   the risk. Only news opens an alert: a finding new to the actor, or a version worth
   more than the ones before, never a mere re-emission.
@@ -17,6 +18,14 @@ A SOC abandons a tool that floods it, so the manager's job is mostly to stay qui
   attack that alert already describes. Without the address, with no open alert for
   it, or when the user's own open alert already holds that finding, it stays with the
   user.
+  Attacker rule: any other finding about a user or key whose ``extra["source_ip"]``
+  names one client address (a brute force on an account from a single address) is
+  the address's: it joins (or opens) the address's alert, and its later versions
+  follow it there even when they no longer name one address.
+  Campaign rule: once ``campaign_after`` addresses opened alerts of one kind within
+  ``campaign_window_s`` (a distributed attack: stuffing from a proxy pool), another
+  address with a finding of that kind and no alert of its own joins the kind's
+  campaign alert (actor ``global``, ``campaign:<kind>``) instead of opening one more.
 * **Notices:** OPENED once; ESCALATED whenever severity rises or a new kind joins
   (always sent; restarts the cooldown); UPDATED when new findings joined and
   ``cooldown_s`` passed since the last notice; otherwise the alert changes silently
@@ -35,7 +44,8 @@ that the least recently updated closes early).
 
 from __future__ import annotations
 
-from collections import Counter
+import ipaddress
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -55,6 +65,8 @@ from alerts.suppression import Suppressions
 from gatewatch.finding import EntityType, Finding, Severity
 
 MAX_IDS_PER_ACTOR = 10_000  # finding ids remembered per actor: alert counts exact up to it
+CAMPAIGN = "campaign:"  # the entity of a campaign actor: campaign:<kind>
+MAX_JOINED = 100_000  # findings joined to their attacking address, remembered for versions
 
 
 @dataclass(slots=True)
@@ -93,6 +105,17 @@ class _Actor:
     notified_ts: float = float("-inf")
 
 
+def network_of(address: str) -> str:
+    """The network the detectors use by default for a distributed source: /24 for IPv4,
+    /48 for IPv6.
+
+    >>> network_of("198.51.100.7"), network_of("2001:db8::1")
+    ('198.51.100.0/24', '2001:db8::/48')
+    """
+    ip = ipaddress.ip_address(address)
+    return str(ipaddress.ip_network((ip, 24 if ip.version == 4 else 48), strict=False))
+
+
 def event_time(finding: Finding) -> float:
     """When a finding version happened: detectors keep ``detected_ts`` across versions
     and move ``last_ts`` on with the attack."""
@@ -122,6 +145,8 @@ class AlertManager:
         self._risk = RiskBook(policy, max_actors=max_actors, on_forget=self._forget)
         self._actors: dict[Actor, _Actor] = {}
         self._open: dict[Actor, _Actor] = {}  # least recently updated first
+        self._joined: dict[str, Actor] = {}  # finding id -> the actor it was joined to
+        self._openings: dict[str, deque[float]] = {}  # kind -> when its last IP alerts opened
         self._watermark = float("-inf")
         self._next_close = float("inf")  # no open alert is due before this
 
@@ -153,7 +178,8 @@ class AlertManager:
         alert.risk = risk
         if not actor.is_open:
             reached = risk >= policy.risk_threshold * (1 - 1e-9)  # float sums of decays
-            if news and (reached or finding.severity is Severity.CRITICAL):
+            at_once = rank(finding.severity) >= rank(policy.alert_at_severity)
+            if news and (reached or at_once):
                 self._open_alert(key, actor, finding, ts)
             return
         alert.version += 1
@@ -199,20 +225,56 @@ class AlertManager:
     # -- inside -------------------------------------------------------------------------
 
     def _route(self, finding: Finding) -> Actor:
-        """The actor whose alert the finding joins (the campaign rule: module docs)."""
+        """The actor whose alert the finding joins (the campaign rules: module docs)."""
         own: Actor = (finding.entity_type, finding.entity)
-        if finding.subkind != TAKEOVER or finding.entity_type is not EntityType.USER:
+        if finding.entity_type is EntityType.GLOBAL:
             return own
+        joined = self._joined.get(finding.id)
+        if joined is not None:
+            return joined  # later versions follow the first, whatever they name
+        if finding.entity_type is EntityType.IP:
+            return self._campaign(finding, own)
         source = source_ip(finding)
         if source is None:
             return own
-        mine = self._actors.get(own)
-        if mine is not None and mine.is_open:
-            credit = mine.credits.get(finding.id)
-            if credit is not None and credit.generation == mine.generation:
-                return own
         campaign: Actor = (EntityType.IP, source)
-        return campaign if campaign in self._open else own
+        if finding.subkind == TAKEOVER:
+            # The address's alert, or its network's (a spray from a /24 is one actor).
+            campaign = next(
+                (key for key in ((EntityType.IP, a) for a in (source, network_of(source)))
+                 if key in self._open),
+                own,
+            )  # fmt: skip
+            if finding.entity_type is not EntityType.USER or campaign == own:
+                return own
+            mine = self._actors.get(own)
+            if mine is not None and mine.is_open:
+                credit = mine.credits.get(finding.id)
+                if credit is not None and credit.generation == mine.generation:
+                    return own
+            return campaign
+        # One address attacking one account or key: the attacker is the actor.
+        return self._join(finding, campaign)
+
+    def _campaign(self, finding: Finding, own: Actor) -> Actor:
+        """An address without an alert of its own joins its kind's campaign when
+        ``campaign_after`` addresses opened alerts of that kind within the window."""
+        policy = self.policy
+        opened = self._openings.get(finding.kind)
+        if (
+            own in self._open
+            or opened is None
+            or len(opened) < policy.campaign_after
+            or opened[0] < event_time(finding) - policy.campaign_window_s
+        ):
+            return own
+        return self._join(finding, (EntityType.GLOBAL, f"{CAMPAIGN}{finding.kind}"))
+
+    def _join(self, finding: Finding, actor: Actor) -> Actor:
+        self._joined[finding.id] = actor
+        while len(self._joined) > MAX_JOINED:
+            del self._joined[next(iter(self._joined))]
+        return actor
 
     def _credit(self, actor: _Actor, finding: Finding, ts: float) -> tuple[float, bool, bool]:
         """(risk points to add, whether the finding is news, whether its id is new to
@@ -262,6 +324,11 @@ class AlertManager:
         self._open[key] = actor
         self._next_close = min(self._next_close, alert.updated_ts + self.policy.close_after_s)
         self.stats.alerts_opened += 1
+        if key[0] is EntityType.IP and self.policy.campaign_after:
+            opened = self._openings.get(trigger.kind)
+            if opened is None:
+                opened = self._openings[trigger.kind] = deque(maxlen=self.policy.campaign_after)
+            opened.append(ts)
         self._send(actor, NoticeReason.OPENED, trigger, ts)
 
     def _close(self, key: Actor) -> None:

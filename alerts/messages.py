@@ -117,6 +117,9 @@ def reproduce(alert: Alert) -> str:
     >>> print(reproduce(alert))
     gatewatch query actor --user='-rf $(id)' --since 2024-03-12T08:00:00.000Z
     """
+    if alert.actor_type is EntityType.GLOBAL and alert.actor.startswith("campaign:"):
+        kind = shlex.quote(alert.actor.removeprefix("campaign:"))
+        return f"gatewatch query findings --kind {kind} --since {rfc3339(alert.first_ts)}"
     flag = _QUERY_FLAGS.get(alert.actor_type)
     command = f"gatewatch query actor {flag}" if flag else "gatewatch query findings --entity"
     value = shlex.quote(alert.actor)
@@ -127,7 +130,10 @@ def reproduce(alert: Alert) -> str:
 def _who(alert: Alert) -> str:
     """The actor as a person reads it: ``ip 203.0.113.9``, ``user j…@example.com``."""
     if alert.actor_type is EntityType.GLOBAL:
-        return "all traffic"
+        if not alert.actor.startswith("campaign:"):
+            return "all traffic"
+        addresses = {f.entity for f in alert.findings.values()}
+        return f"a campaign from {len(addresses)} address{'es' if len(addresses) != 1 else ''}"
     return f"{alert.actor_type.value} {mask(shorten(_clean(alert.actor), MAX_ACTOR))}"
 
 

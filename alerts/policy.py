@@ -48,6 +48,11 @@ class AlertPolicy(BaseModel):
         description="risk points per finding: points[severity] * max(score, 0.5); "
         "severities left out keep their default",
     )
+    alert_at_severity: Severity = Field(
+        default=Severity.HIGH,
+        description="a finding this severe or worse opens an alert at once; below it "
+        "(a scan, an enumeration) the actor's risk must reach risk_threshold",
+    )
     min_severity: Severity = Field(
         default=Severity.LOW,
         description="findings below this are ignored: no risk, no alert (still stored)",
@@ -64,6 +69,15 @@ class AlertPolicy(BaseModel):
         description="an alert with no finding for this long (event time) closes; the next "
         "finding opens a new one. Keep it above the detectors' episode quiet time",
     )
+    campaign_after: int = Field(
+        default=3,
+        ge=0,
+        le=1000,
+        description="once this many addresses opened alerts of one kind within "
+        "campaign_window_s, more addresses with findings of that kind join one campaign "
+        "alert instead of opening their own (0: never)",
+    )
+    campaign_window_s: Seconds = Field(default=900.0, description="see campaign_after (event time)")
     max_findings: int = Field(
         default=50,
         ge=1,

@@ -82,6 +82,9 @@ class Recorder:
 
 
 def manager(**policy: Any) -> tuple[AlertManager, Recorder]:
+    """A manager whose alerts open on risk alone (and critical findings), unless the
+    test sets ``alert_at_severity``: most tests here check the risk arithmetic."""
+    policy.setdefault("alert_at_severity", CRITICAL)
     recorder = Recorder()
     return AlertManager(AlertPolicy(**policy), recorder), recorder
 
@@ -122,6 +125,15 @@ def test_a_critical_finding_opens_an_alert_at_once() -> None:
     alerts.on_finding(make_finding("f-ato", severity=CRITICAL, score=0.1))
     assert seen.reasons == [OPENED]
     assert seen.notices[0].alert.severity is CRITICAL
+
+
+def test_by_default_a_high_finding_alerts_at_once_and_a_medium_one_waits_for_risk() -> None:
+    alerts, seen = manager(alert_at_severity=AlertPolicy().alert_at_severity)
+    alerts.on_finding(make_finding("f-scan", "endpoint_scanning", MEDIUM, t=0))
+    assert seen.notices == []  # 25 < 50: a lone scan is on the dashboard, nobody woken
+    alerts.on_finding(make_finding("f-exfil", "data_exfiltration", HIGH, score=0.3, t=60))
+    assert seen.reasons == [OPENED]
+    assert set(seen.notices[0].alert.kinds) == {"data_exfiltration", "endpoint_scanning"}
 
 
 def test_a_low_score_counts_at_least_half() -> None:
@@ -302,6 +314,15 @@ def test_a_takeover_without_an_open_source_alert_is_the_users_alert(
     )
 
 
+def test_a_takeover_joins_the_open_alert_of_its_sources_network() -> None:
+    alerts, _ = manager()
+    alerts.on_finding(make_finding("f-spray", "password_spraying", t=0, entity="198.51.100.0/24"))
+    alerts.on_finding(takeover("alice", t=120, source="198.51.100.77"))
+    [alert] = alerts.open_alerts()
+    assert (alert.actor_type, alert.actor) == (EntityType.IP, "198.51.100.0/24")
+    assert set(alert.findings) == {"f-spray", "f-ato"}
+
+
 def test_a_takeover_stays_in_the_users_alert_it_opened() -> None:
     alerts, seen = manager()
     alerts.on_finding(takeover("alice", t=0))  # no alert for the address yet
@@ -311,6 +332,61 @@ def test_a_takeover_stays_in_the_users_alert_it_opened() -> None:
     user_alert = next(a for a in alerts.open_alerts() if a.actor == "alice")
     assert user_alert.version == 2  # the version updated the user's alert
     assert all("f-ato" not in a.findings for a in alerts.open_alerts() if a.actor == ATTACKER)
+
+
+def test_a_finding_about_an_account_attacked_from_one_address_is_the_addresss() -> None:
+    alerts, seen = manager(alert_at_severity=HIGH)
+    guessing = make_finding(
+        "f-user", t=0, entity="alice", entity_type=EntityType.USER,
+        extra={"source_ip": ATTACKER},
+    )  # fmt: skip
+    alerts.on_finding(guessing)  # opens the address's alert, not alice's
+    alerts.on_finding(make_finding("f-ip", t=20))  # the address's own finding joins it
+    # A later version: more addresses joined in; the finding stays where it went.
+    alerts.on_finding(version(guessing, 60, extra={"sources": 3}))
+    [alert] = alerts.open_alerts()
+    assert (alert.actor_type, alert.actor) == (EntityType.IP, ATTACKER)
+    assert set(alert.findings) == {"f-user", "f-ip"}
+    assert seen.reasons == [OPENED]
+
+
+def test_a_finding_about_an_account_attacked_from_many_addresses_is_the_accounts() -> None:
+    alerts, _ = manager(alert_at_severity=HIGH)
+    alerts.on_finding(
+        make_finding("f-user", t=0, entity="alice", entity_type=EntityType.USER,
+                     extra={"sources": 40})
+    )  # fmt: skip
+    [alert] = alerts.open_alerts()
+    assert (alert.actor_type, alert.actor) == (EntityType.USER, "alice")
+
+
+def test_a_distributed_attack_becomes_one_campaign_alert_after_a_few_addresses() -> None:
+    alerts, seen = manager(alert_at_severity=HIGH, campaign_after=3, campaign_window_s=900)
+    for i in range(6):  # six proxies, one after the other
+        alerts.on_finding(make_finding(f"f-{i}", entity=f"198.51.100.{i}", t=60 * i))
+    alerts.on_finding(version(make_finding("f-4", entity="198.51.100.4", t=240), 600))
+    alerts.on_finding(make_finding("f-scan", "endpoint_scanning", HIGH, t=400,
+                                   entity="192.0.2.7"))  # fmt: skip
+    actors = {(a.actor_type, a.actor): a for a in alerts.open_alerts()}
+    assert set(actors) == {
+        *((EntityType.IP, f"198.51.100.{i}") for i in range(3)),
+        (EntityType.IP, "192.0.2.7"),  # another kind: its own alert
+        (EntityType.GLOBAL, "campaign:credential_stuffing"),
+    }
+    assert seen.reasons == [OPENED] * 5  # the campaign's later addresses: no new alert
+    campaign = actors[EntityType.GLOBAL, "campaign:credential_stuffing"]
+    assert set(campaign.findings) == {"f-3", "f-4", "f-5"}
+
+
+def test_addresses_far_apart_in_time_are_no_campaign() -> None:
+    alerts, _ = manager(alert_at_severity=HIGH, campaign_after=3, campaign_window_s=900)
+    for i in range(4):
+        alerts.on_finding(make_finding(f"f-{i}", entity=f"198.51.100.{i}", t=400 * i))
+    assert all(a.actor_type is EntityType.IP for a in alerts.open_alerts())
+    quiet, _ = manager(alert_at_severity=HIGH, campaign_after=0)
+    for i in range(5):
+        quiet.on_finding(make_finding(f"f-{i}", entity=f"198.51.100.{i}", t=i))
+    assert len(quiet.open_alerts()) == 5  # campaign_after = 0: never
 
 
 # --- closing -------------------------------------------------------------------------
@@ -374,7 +450,7 @@ def test_finish_closes_every_open_alert() -> None:
 
 def test_past_max_open_the_least_recently_updated_alert_closes_early() -> None:
     recorder = Recorder()
-    alerts = AlertManager(AlertPolicy(), recorder, max_open=2)
+    alerts = AlertManager(AlertPolicy(campaign_after=0), recorder, max_open=2)
     for i in range(3):
         alerts.on_finding(make_finding(f"f-{i}", entity=f"203.0.113.{i}", severity=CRITICAL, t=i))
     assert recorder.reasons == [OPENED, OPENED, CLOSED, OPENED]

@@ -214,6 +214,14 @@ def test_the_global_actor_reads_as_all_traffic() -> None:
     assert "gatewatch query findings --entity global --since" in body
 
 
+def test_a_campaign_reads_as_its_addresses_and_queries_its_kind() -> None:
+    alert = alert_of(make_finding("f-1", entity="198.51.100.1"))
+    alert.actor_type, alert.actor = EntityType.GLOBAL, "campaign:credential_stuffing"
+    title, body = render(alert, NoticeReason.OPENED, "text")
+    assert title == ("[HIGH] Gatewatch: credential_stuffing — a campaign from 1 address (opened)")
+    assert "gatewatch query findings --kind credential_stuffing --since" in body
+
+
 def test_closed_and_updated_notices_say_so() -> None:
     alert = alert_of(STUFFING)
     assert render(alert, NoticeReason.CLOSED, "text")[0].endswith("(closed)")
