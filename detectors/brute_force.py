@@ -10,7 +10,7 @@ accounts is stuffing or spraying (``detectors.auth``), not guessing.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
@@ -48,6 +48,13 @@ class BruteForceParams(LoginParams):
         description="per failed account, from one IP: typos stop at 4; fewer is stuffing or "
         "spraying",
     )
+
+
+def _attacker(w: LoginWindow, ip: str) -> dict[str, Any]:
+    """Who is attacking the account: one address (alerting then joins the finding to
+    that address's alert) or how many."""
+    sources = w.failed_sources
+    return {"source_ip": ip} if sources == 1 else {"sources": sources}
 
 
 class BruteForce(Detector[BruteForceParams]):
@@ -95,6 +102,7 @@ class BruteForce(Detector[BruteForceParams]):
                     summary=f"'{user}' failed {w.failures} logins in {ts - w.since():.0f} s"
                     f" from {plural(w.failed_sources, 'IP')} ({w.attempts - w.failures} successes)",
                     score=ramp(w.failures, self.params.user_min_failures),
+                    extra=_attacker(w, ip),
                 )
         if ip:
             w = self.ips.get(ip, ts)

@@ -69,6 +69,7 @@ def test_one_ip_guessing_one_account() -> None:
     assert by_user.first_ts == BASE_TS + 10 and by_user.detected_ts == BASE_TS + 28
     assert by_user.severity == Severity.HIGH and by_user.owasp == "API2:2023"
     assert by_user.mitre == "T1110.001" and by_user.score == 1.0
+    assert by_user.extra == {"source_ip": ATTACKER}  # alerting joins it to the attacker
 
 
 def test_many_ips_guessing_one_account() -> None:
@@ -77,6 +78,7 @@ def test_many_ips_guessing_one_account() -> None:
     assert set(found) == {("", "user", "admin")}  # no IP failed more than once
     assert set(found["", "user", "admin"].evidence) == {e.request_id for e in attack}
     assert "from 40 IPs" in found["", "user", "admin"].summary
+    assert found["", "user", "admin"].extra == {"sources": 40}
 
 
 def test_one_ip_guessing_a_few_accounts_each_below_the_account_threshold() -> None:
