@@ -132,8 +132,7 @@ def _who(alert: Alert) -> str:
     if alert.actor_type is EntityType.GLOBAL:
         if not alert.actor.startswith("campaign:"):
             return "all traffic"
-        addresses = {f.entity for f in alert.findings.values()}
-        return f"a campaign from {len(addresses)} address{'es' if len(addresses) != 1 else ''}"
+        return "a campaign from many addresses"
     return f"{alert.actor_type.value} {mask(shorten(_clean(alert.actor), MAX_ACTOR))}"
 
 

@@ -160,6 +160,9 @@ class Alert:
     def title(self) -> str:
         """E.g. ``[HIGH] credential_stuffing, brute_force from ip 203.0.113.9``."""
         kinds = ", ".join(self.labels())
+        if self.actor_type is EntityType.GLOBAL:
+            who = "many addresses" if self.actor.startswith("campaign:") else "all traffic"
+            return f"[{self.severity.value.upper()}] {kinds} across {who}"
         return f"[{self.severity.value.upper()}] {kinds} from {self.actor_type.value} {self.actor}"
 
     def snapshot(self) -> Alert:

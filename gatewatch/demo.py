@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     gw = f"GATEWATCH_DATA_DIR={home} .venv/bin/gatewatch"
     print(f"""
 Everything is in the embedded ClickHouse at {settings.storage_dsn}
-(database {settings.storage.database}: tables events, dead_letters, findings).
+(database {settings.storage.database}: tables events, dead_letters, findings, alerts,
+alert_deliveries).
 
 Try a forensic query:
   {gw} query actor --ip {ip} --since 1h

@@ -218,7 +218,9 @@ def test_a_campaign_reads_as_its_addresses_and_queries_its_kind() -> None:
     alert = alert_of(make_finding("f-1", entity="198.51.100.1"))
     alert.actor_type, alert.actor = EntityType.GLOBAL, "campaign:credential_stuffing"
     title, body = render(alert, NoticeReason.OPENED, "text")
-    assert title == ("[HIGH] Gatewatch: credential_stuffing — a campaign from 1 address (opened)")
+    assert title == (
+        "[HIGH] Gatewatch: credential_stuffing — a campaign from many addresses (opened)"
+    )
     assert "gatewatch query findings --kind credential_stuffing --since" in body
 
 
