@@ -105,6 +105,17 @@ async def _create_topics(bootstrap: str, topics: list[str]) -> None:
         await admin.close()
 
 
+async def send_values(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    """Produce ``values`` to ``topic``, each acknowledged by the broker."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await asyncio.wait_for(producer.start(), CLIENT_TIMEOUT_S)
+    try:
+        for value in values:
+            await producer.send_and_wait(topic, value)
+    finally:
+        await producer.stop()
+
+
 async def _produce(bootstrap: str, topic: str, fmt: str, count: int, seed: int) -> int:
     """``count`` records keyed by client IP, timestamps from an hour ago; returns how
     many are garbage."""

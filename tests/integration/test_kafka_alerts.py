@@ -11,14 +11,13 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from tests.alerts.receivers import HttpReceiver
 from tests.integration.conftest import (
-    CLIENT_TIMEOUT_S,
     Consumer,
     _create_topics,
     query_store,
+    send_values,
     wait_until,
 )
 from tests.kafka_broker import KafkaBroker
@@ -59,16 +58,6 @@ def _failed_login(i: int) -> bytes:
     )
 
 
-async def _send(bootstrap: str, values: list[bytes]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await asyncio.wait_for(producer.start(), CLIENT_TIMEOUT_S)
-    try:
-        for value in values:
-            await producer.send_and_wait(TOPIC, value)
-    finally:
-        await producer.stop()
-
-
 def test_a_brute_force_from_kafka_is_one_alert_delivered_and_audited(
     kafka: KafkaBroker, tmp_path: Path
 ) -> None:
@@ -84,10 +73,10 @@ def test_a_brute_force_from_kafka_is_one_alert_delivered_and_audited(
         consumer.hook = receiver.url("/alerts", scheme="json")
         consumer.start(metrics=False)
         try:
-            asyncio.run(_send(bootstrap, [_failed_login(i) for i in range(40)]))
+            asyncio.run(send_values(bootstrap, TOPIC, [_failed_login(i) for i in range(40)]))
             wait_until(lambda: receiver.wait_for(1, 0.5), timeout=60, what="the alert")
             # More of the same attack updates the alert silently (cooldown): no repeat.
-            asyncio.run(_send(bootstrap, [_failed_login(40 + i) for i in range(20)]))
+            asyncio.run(send_values(bootstrap, TOPIC, [_failed_login(40 + i) for i in range(20)]))
             time.sleep(3)
             assert consumer.terminate() == 0, consumer.log()
         finally:

@@ -13,13 +13,12 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from tests.integration.conftest import (
-    CLIENT_TIMEOUT_S,
     Consumer,
     _create_topics,
     query_store,
+    send_values,
     wait_until,
 )
 from tests.kafka_broker import KafkaBroker
@@ -58,16 +57,6 @@ def _line(client_ip: str, i: int, *, scheme: str = "http", tls: str = "") -> byt
     )
 
 
-async def _send(bootstrap: str, values: list[bytes]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await asyncio.wait_for(producer.start(), CLIENT_TIMEOUT_S)
-    try:
-        for value in values:
-            await producer.send_and_wait(TOPIC, value)
-    finally:
-        await producer.stop()
-
-
 def _findings_metric(consumer: Consumer) -> float:
     url = consumer.metrics_url()
     if url is None:
@@ -91,7 +80,7 @@ def test_findings_are_stored_and_sighup_retunes_detectors(
     )
     consumer.start(metrics=True)
     try:
-        asyncio.run(_send(bootstrap, [_line("192.0.2.10", i) for i in range(3)]))
+        asyncio.run(send_values(bootstrap, TOPIC, [_line("192.0.2.10", i) for i in range(3)]))
         wait_until(lambda: _findings_metric(consumer) >= 1, timeout=60, what="the first finding")
         # Retune: plain HTTP is no longer flagged; weak TLS still is.
         consumer.plain_http = False
@@ -101,7 +90,7 @@ def test_findings_are_stored_and_sighup_retunes_detectors(
         wait_until(lambda: "config reloaded" in consumer.log(), timeout=30, what="the reload")
         later = [_line("192.0.2.20", i) for i in range(3)]
         later.append(_line("192.0.2.30", 9, scheme="https", tls="TLSv1.0"))
-        asyncio.run(_send(bootstrap, later))
+        asyncio.run(send_values(bootstrap, TOPIC, later))
         wait_until(lambda: _findings_metric(consumer) >= 2, timeout=60, what="the TLS finding")
         assert consumer.terminate() == 0, consumer.log()
     finally:
