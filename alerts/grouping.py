@@ -136,9 +136,12 @@ class AlertManager:
         suppressions: Suppressions | None = None,
         max_actors: int = 100_000,
         max_open: int = 10_000,
+        on_change: Callable[[Alert], None] | None = None,
     ) -> None:
         self.policy = policy
         self.notify = notify
+        # A silent update (no notice): the live alert, on this thread, to store it.
+        self.on_change = on_change
         self.suppressions = suppressions
         self.max_open = max_open
         self.stats = AlertStats()
@@ -189,6 +192,8 @@ class AlertManager:
             self._send(actor, NoticeReason.ESCALATED, finding, ts)
         elif new_here and ts - actor.notified_ts >= policy.cooldown_s:
             self._send(actor, NoticeReason.UPDATED, finding, ts)
+        elif self.on_change is not None:
+            self.on_change(alert)
 
     def advance(self, ts: float) -> None:
         """Event time has reached ``ts``: close alerts quiet for ``close_after_s``
@@ -204,6 +209,26 @@ class AlertManager:
             self._close(key)
         updated = [actor.alert.updated_ts for actor in self._open.values()]
         self._next_close = min(updated) + quiet if updated else float("inf")
+
+    def resume(self, alerts: list[Alert]) -> None:
+        """Take back the alerts that were open when the process last stopped (read from
+        the store): later findings of their actors update them instead of opening new
+        ones, a first notice waits out the cooldown from their last update, and they
+        close after ``close_after_s`` of quiet like any other."""
+        for alert in sorted(alerts, key=lambda a: a.updated_ts):
+            key: Actor = (alert.actor_type, alert.actor)
+            if key in self._open:
+                continue
+            actor = _Actor(alert, is_open=True, notified_ts=alert.updated_ts)
+            for finding in alert.findings.values():
+                points = self.policy.points(finding)
+                at = event_time(finding)
+                actor.credits[finding.id] = _Credit(finding.severity, points, points, at, 0)
+            self._actors[key] = self._open[key] = actor
+            if alert.risk > 0:
+                self._risk.add(key, alert.risk, alert.updated_ts)
+            due = alert.updated_ts + self.policy.close_after_s
+            self._next_close = min(self._next_close, due)
 
     def finish(self) -> None:
         """End of input: close every open alert."""

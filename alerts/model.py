@@ -128,6 +128,36 @@ class Alert:
             routes=set(),
         )
 
+    @classmethod
+    def restored(cls, row: dict[str, Any], findings: list[Finding]) -> Alert:
+        """An open alert as stored in the ``alerts`` table (``to_row``; times in epoch
+        seconds), with the stored versions of its findings, to carry on after a restart.
+        """
+        kept = sorted(findings, key=lambda f: f.last_ts)
+        alert = cls(
+            id=row["id"],
+            actor_type=EntityType(row["actor_type"]),
+            actor=row["actor"],
+            severity=Severity(row["severity"]),
+            risk=float(row["risk"]),
+            opened_ts=row["opened_ts"],
+            updated_ts=row["updated_ts"],
+            first_ts=row["first_ts"],
+            last_ts=row["last_ts"],
+            version=int(row["version"]),
+            state=AlertState.OPEN,
+            findings={f.id: f for f in kept},
+            finding_count=int(row["finding_count"]),
+            kinds={str(k): int(v) for k, v in row["kinds"].items()},
+            routes=set(),
+        )
+        for finding in kept:
+            alert.latest[label(finding)] = finding
+            route = finding.extra.get("route")
+            if isinstance(route, str) and route:
+                alert.routes.add(route)
+        return alert
+
     def absorb(self, finding: Finding, *, new: bool, ts: float, max_findings: int) -> bool:
         """Take in a finding version (``new``: its id is new to this alert); True when
         that escalates the alert: a higher severity, or a kind it did not have."""

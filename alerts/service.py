@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 _RANK = {severity: rank for rank, severity in enumerate(Severity)}
 RowSink = Callable[[str, dict[str, Any]], None]
+_STORE_EVERY_S = 60.0
 
 
 def route_channels(routes: list[AlertRoute], alert: Alert) -> list[str]:
@@ -97,7 +98,10 @@ class Alerting:
             rate_per_minute=_rates(settings, self.channels),
             digest_after=settings.digest_after,
         )
-        self.manager = AlertManager(settings, self._notify, suppressions=self.suppressions)
+        self.manager = AlertManager(
+            settings, self._notify, suppressions=self.suppressions, on_change=self._changed
+        )
+        self._stored_ts: dict[str, float] = {}  # alert id -> event time of its stored row
 
     def start(self) -> None:
         self.dispatcher.start()
@@ -109,6 +113,13 @@ class Alerting:
     def finish(self) -> None:
         """End of input: close the open alerts (their last notices are delivered)."""
         self.manager.finish()
+
+    def checkpoint(self) -> None:
+        """Store the latest version of every open alert (at shutdown: the next start
+        carries on from it). Call it from the detection thread, or once that stopped."""
+        if self._rows is not None:
+            for alert in self.manager.open_alerts():
+                self._rows("alerts", alert.to_row())
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Deliver what is due within ``timeout_s``; the rest waits in the outbox."""
@@ -122,7 +133,9 @@ class Alerting:
             self._on_notice(notice)
         if self._rows is not None:
             self._rows("alerts", alert.to_row())
+            self._stored_ts[alert.id] = alert.updated_ts
         if notice.reason is NoticeReason.CLOSED:
+            self._stored_ts.pop(alert.id, None)
             return  # stored; nobody needs waking for an attack that stopped
         for name in route_channels(self.settings.routes, alert):
             channel = self.channels[name]
@@ -130,6 +143,15 @@ class Alerting:
                 alert, notice.reason, channel.format, dashboard_url=self.settings.dashboard_url
             )
             self.dispatcher.submit(alert.id, alert.version, name, title, body)
+
+    def _changed(self, alert: Alert) -> None:
+        """A silent update: stored at most once per ``_STORE_EVERY_S`` of event time, so
+        the dashboard's counts stay current without a row per finding version."""
+        if self._rows is None:
+            return
+        if alert.updated_ts - self._stored_ts.get(alert.id, float("-inf")) >= _STORE_EVERY_S:
+            self._rows("alerts", alert.to_row())
+            self._stored_ts[alert.id] = alert.updated_ts
 
     def _audit(self, attempt: DeliveryAttempt) -> None:
         if not attempt.ok:

@@ -452,7 +452,9 @@ class KafkaIngest:
                 # final version of every open episode with the last batch.
                 await asyncio.to_thread(self._batches.finish_detection)
                 if alerting is not None:
-                    await asyncio.to_thread(alerting.finish)
+                    # Open alerts stay open, stored as they are now: the next start
+                    # carries on with them instead of alerting again.
+                    await asyncio.to_thread(alerting.checkpoint)
                 await self._settle()
         finally:
             if alerting is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from alerts.model import Alert
 from alerts.service import Alerting
 from alerts.suppression import Suppression, Suppressions
 from detectors.base import Detector, FindingSink
@@ -18,7 +19,7 @@ from gatewatch.finding import Finding
 from gatewatch.pipeline import Pipeline
 from gatewatch.settings import DetectorConfig, Settings
 from gatewatch.store.client import Store
-from gatewatch.store.queries import active_suppressions
+from gatewatch.store.queries import active_suppressions, open_alerts
 from gatewatch.store.writer import BatchWriter
 from ingest.normalise.client_ip import ClientIpResolver
 from ingest.normalise.normaliser import Normaliser
@@ -155,12 +156,15 @@ def build_alerting(settings: Settings, store: Store, writer: BatchWriter) -> Ale
     ``alerts.enabled`` is off. Call ``start`` before the first finding."""
     if not settings.alerts.enabled:
         return None
-    return Alerting(
+    alerting = Alerting(
         settings.alerts,
         data_dir=settings.data_dir,
         rows=writer.add_row,
         suppressions=Suppressions(load_suppressions(store)),
     )
+    # Alerts open when the process last stopped carry on: no repeat after a restart.
+    alerting.manager.resume([Alert.restored(row, found) for row, found in open_alerts(store)])
+    return alerting
 
 
 def findings_to(*sinks: FindingSink | None) -> FindingSink:

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import orjson
+
+from gatewatch.finding import EntityType, Finding, Severity
 from gatewatch.store.client import Store
 
 ActorKind = Literal["ip", "user", "api_key"]
@@ -224,3 +227,48 @@ def delivery_attempts(store: Store, alert_id: str) -> list[tuple[Any, ...]]:
         f"FROM {store.database}.alert_deliveries WHERE alert_id = %(id)s ORDER BY ts",
         {"id": alert_id},
     )
+
+
+_OPEN_ALERT_COLUMNS = (
+    "id", "version", "actor_type", "actor", "severity", "risk", "opened_ts", "updated_ts",
+    "first_ts", "last_ts", "kinds", "finding_ids", "finding_count",
+)  # fmt: skip
+
+
+def open_alerts(store: Store, *, limit: int = 10_000) -> list[tuple[dict[str, Any], list[Finding]]]:
+    """The alerts whose latest version is open (epoch-second times), each with the
+    stored latest versions of its findings: what alerting carries on with after a
+    restart."""
+    seconds = "toUnixTimestamp64Milli({})/1000"
+    rows = store.query(
+        "SELECT id, version, actor_type, actor, severity, risk, "
+        + ", ".join(seconds.format(c) for c in ("opened_ts", "updated_ts", "first_ts", "last_ts"))
+        + f", kinds, finding_ids, finding_count FROM {store.database}.alerts FINAL "
+        "WHERE state = 'open' ORDER BY updated_ts DESC LIMIT %(limit)s",
+        {"limit": limit},
+    )
+    alerts = [dict(zip(_OPEN_ALERT_COLUMNS, row, strict=True)) for row in rows]
+    ids = sorted({fid for alert in alerts for fid in alert["finding_ids"]})
+    findings: dict[str, Finding] = {}
+    if ids:
+        found = store.query(
+            "SELECT id, kind, subkind, severity, score, entity_type, entity, "
+            + ", ".join(seconds.format(c) for c in ("first_ts", "last_ts", "detected_ts"))
+            + ", summary, evidence, owasp, mitre, detector, extra "
+            f"FROM {store.database}.findings FINAL WHERE id IN %(ids)s",
+            {"ids": ids},
+        )
+        for fid, kind, sub, sev, score, etype, entity, first, last, detected, *rest in found:
+            summary, evidence, owasp, mitre, detector, extra = rest
+            findings[fid] = Finding(
+                id=fid, kind=kind, subkind=sub, severity=Severity(sev),
+                score=min(1.0, max(0.0, round(float(score), 3))),
+                entity_type=EntityType(etype), entity=entity,
+                first_ts=float(first), last_ts=float(last), detected_ts=float(detected),
+                summary=summary, evidence=tuple(evidence), owasp=owasp, mitre=mitre,
+                detector=detector, extra=orjson.loads(extra) if extra else {},
+            )  # fmt: skip
+    return [
+        (alert, [findings[fid] for fid in alert["finding_ids"] if fid in findings])
+        for alert in alerts
+    ]

@@ -389,6 +389,40 @@ def test_addresses_far_apart_in_time_are_no_campaign() -> None:
     assert len(quiet.open_alerts()) == 5  # campaign_after = 0: never
 
 
+# --- restart ---------------------------------------------------------------------------
+
+
+def test_an_alert_resumed_after_a_restart_is_updated_not_repeated() -> None:
+    before, seen_before = manager(cooldown_s=900)
+    stuffing = make_finding("f-1", t=0)
+    before.on_finding(stuffing)
+    [stored] = before.open_alerts()  # as the store keeps it: a row and its findings
+    restored = Alert.restored(stored.to_row(), list(stored.findings.values()))
+    assert restored.to_row() == stored.to_row()
+
+    after, seen = manager(cooldown_s=900, close_after_s=3600)
+    after.resume([restored])
+    after.on_finding(make_finding("f-2", t=300))  # the attack goes on: a new episode
+    assert seen.reasons == []  # within the cooldown of the notice before the restart
+    [alert] = after.open_alerts()
+    assert alert.id == stored.id and alert.version == stored.version + 1
+    assert set(alert.findings) == {"f-1", "f-2"} and alert.finding_count == 2
+    after.on_finding(make_finding("f-3", "bola", t=400))  # a new kind still escalates
+    after.advance(BASE_TS + 400 + 3600)
+    assert seen.reasons == [ESCALATED, CLOSED]
+    assert seen_before.reasons == [OPENED]
+
+
+def test_a_silent_update_is_handed_to_on_change() -> None:
+    changed: list[int] = []
+    alerts = AlertManager(
+        AlertPolicy(cooldown_s=900), Recorder(), on_change=lambda a: changed.append(a.version)
+    )
+    alerts.on_finding(make_finding("f-1", t=0))
+    alerts.on_finding(make_finding("f-2", t=60))
+    assert changed == [2]
+
+
 # --- closing -------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -302,6 +303,20 @@ COUNTS = {
     "secrets": "SELECT countIf(position(key, %(secret)s) > 0 OR position(raw, %(secret)s) > 0) "
     "FROM {db}.dead_letters",
 }
+
+
+def findings_metric(consumer: Consumer) -> float:
+    """The findings a running consumer reports on /metrics (0 without metrics)."""
+    url = consumer.metrics_url()
+    if url is None:
+        return 0.0
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("gatewatch_findings_total{")
+    )
 
 
 def query_store(data_dir: Path, queries: dict[str, str]) -> dict[str, Any]:

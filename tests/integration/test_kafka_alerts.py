@@ -16,6 +16,7 @@ from tests.alerts.receivers import HttpReceiver
 from tests.integration.conftest import (
     Consumer,
     _create_topics,
+    findings_metric,
     query_store,
     send_values,
     wait_until,
@@ -58,7 +59,7 @@ def _failed_login(i: int) -> bytes:
     )
 
 
-def test_a_brute_force_from_kafka_is_one_alert_delivered_and_audited(
+def test_a_brute_force_from_kafka_is_one_alert_delivered_audited_and_kept_across_a_restart(
     kafka: KafkaBroker, tmp_path: Path
 ) -> None:
     bootstrap = kafka.bootstrap
@@ -71,13 +72,20 @@ def test_a_brute_force_from_kafka_is_one_alert_delivered_and_audited(
             topics={TOPIC: "canonical"},
         )
         consumer.hook = receiver.url("/alerts", scheme="json")
-        consumer.start(metrics=False)
         try:
+            consumer.start(metrics=False)
             asyncio.run(send_values(bootstrap, TOPIC, [_failed_login(i) for i in range(40)]))
             wait_until(lambda: receiver.wait_for(1, 0.5), timeout=60, what="the alert")
             # More of the same attack updates the alert silently (cooldown): no repeat.
             asyncio.run(send_values(bootstrap, TOPIC, [_failed_login(40 + i) for i in range(20)]))
             time.sleep(3)
+            assert consumer.terminate() == 0, consumer.log()
+            first = _stored(consumer.data_dir)
+            # A restart (a deploy): the attack goes on; the open alert carries on too.
+            consumer.start(metrics=True)
+            asyncio.run(send_values(bootstrap, TOPIC, [_failed_login(60 + i) for i in range(40)]))
+            wait_until(lambda: findings_metric(consumer) >= 1, timeout=60, what="a finding")
+            time.sleep(2)
             assert consumer.terminate() == 0, consumer.log()
         finally:
             if consumer.running:
@@ -86,12 +94,18 @@ def test_a_brute_force_from_kafka_is_one_alert_delivered_and_audited(
     assert len(messages) == 1, messages
     assert "brute_force" in messages[0]["title"] and ATTACKER in messages[0]["title"]
     assert "gatewatch query actor --ip 203.0.113.66" in messages[0]["message"]
-    stored = query_store(
-        consumer.data_dir,
+    assert first["deliveries"] == [["hook", 1, 1]]
+    [(alert_id, version, *alert)] = first["alerts"]
+    assert alert == ["ip", ATTACKER, "open"]  # stays open across the restart
+    [(same_id, later_version, *_)] = _stored(consumer.data_dir)["alerts"]
+    assert same_id == alert_id and later_version > version
+
+
+def _stored(data_dir: Path) -> dict[str, Any]:
+    return query_store(
+        data_dir,
         {
-            "alerts": "SELECT actor_type, actor, state FROM {db}.alerts FINAL",
+            "alerts": "SELECT id, version, actor_type, actor, state FROM {db}.alerts FINAL",
             "deliveries": "SELECT channel, attempt, ok FROM {db}.alert_deliveries",
         },
     )
-    assert stored["alerts"] == [["ip", ATTACKER, "closed"]]  # closed at shutdown
-    assert stored["deliveries"] == [["hook", 1, 1]]

@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 from tests.integration.conftest import (
     Consumer,
     _create_topics,
+    findings_metric,
     query_store,
     send_values,
     wait_until,
@@ -57,19 +57,6 @@ def _line(client_ip: str, i: int, *, scheme: str = "http", tls: str = "") -> byt
     )
 
 
-def _findings_metric(consumer: Consumer) -> float:
-    url = consumer.metrics_url()
-    if url is None:
-        return 0.0
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("gatewatch_findings_total{")
-    )
-
-
 def test_findings_are_stored_and_sighup_retunes_detectors(
     kafka: KafkaBroker, tmp_path: Path
 ) -> None:
@@ -81,7 +68,7 @@ def test_findings_are_stored_and_sighup_retunes_detectors(
     consumer.start(metrics=True)
     try:
         asyncio.run(send_values(bootstrap, TOPIC, [_line("192.0.2.10", i) for i in range(3)]))
-        wait_until(lambda: _findings_metric(consumer) >= 1, timeout=60, what="the first finding")
+        wait_until(lambda: findings_metric(consumer) >= 1, timeout=60, what="the first finding")
         # Retune: plain HTTP is no longer flagged; weak TLS still is.
         consumer.plain_http = False
         consumer.config.write_text(consumer._toml({}, metrics=True), encoding="utf-8")
@@ -91,7 +78,7 @@ def test_findings_are_stored_and_sighup_retunes_detectors(
         later = [_line("192.0.2.20", i) for i in range(3)]
         later.append(_line("192.0.2.30", 9, scheme="https", tls="TLSv1.0"))
         asyncio.run(send_values(bootstrap, TOPIC, later))
-        wait_until(lambda: _findings_metric(consumer) >= 2, timeout=60, what="the TLS finding")
+        wait_until(lambda: findings_metric(consumer) >= 2, timeout=60, what="the TLS finding")
         assert consumer.terminate() == 0, consumer.log()
     finally:
         if consumer.running:
