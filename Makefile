@@ -9,7 +9,7 @@ DEMO_DIR ?= .demo
 .PHONY: help venv demo test check lint typecheck pytest bench evaluate clean lock
 
 help:
-	@echo "make demo   simulate API traffic, ingest it into embedded ClickHouse (chDB), print a forensic query"
+	@echo "make demo   simulated attacks -> detectors -> chDB -> alerts -> dashboard on 127.0.0.1:8080"
 	@echo "make test   create the venv, install pinned dependencies, run ruff, mypy and the pytest suite"
 	@echo "make bench  run the benchmarks under bench/ and print figures"
 	@echo "make evaluate  score detection on labelled simulated attacks (../shared/eval when present)"

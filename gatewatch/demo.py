@@ -4,21 +4,26 @@ Simulates 10 minutes of API traffic (ending now) as Kong, NGINX JSON and Envoy l
 with labelled attack episodes of every kind and the benign traps injected into the Kong
 log, adds a few broken lines, ingests everything into the embedded ClickHouse (chDB)
 with the same pipeline and detectors ``gatewatch ingest`` uses, and prints what was
-stored, the findings, and the forensic queries to try next.
+stored, the findings, the alerts and the forensic queries to try next. Then it serves
+the dashboard on http://127.0.0.1:8080 with a demo login it prints, until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import secrets
 import shutil
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from dashboard.auth.store import Role
+from dashboard.context import auth_store
 from gatewatch.cli.logs import configure_logging
+from gatewatch.cli.serve_cmd import serve_app
 from gatewatch.pipeline import DetectingSink
-from gatewatch.settings import load_settings
+from gatewatch.settings import Settings, load_settings
 from gatewatch.store.client import Store
 from gatewatch.store.queries import (
     TimeRange,
@@ -55,7 +60,7 @@ BROKEN_LINES = (
 )
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gatewatch.demo", description=__doc__)
     parser.add_argument("--dir", type=Path, default=Path(".demo"), help="where to put everything")
     parser.add_argument(
@@ -64,14 +69,25 @@ def main(argv: list[str] | None = None) -> int:
         default=SIMULATED_SECONDS,
         help="simulated seconds of traffic per format (default 600)",
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--no-dashboard", action="store_true", help="stop after the summary (no web server)"
+    )
+    parser.add_argument("--port", type=int, default=8080, help="dashboard port (default 8080)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
     home: Path = args.dir.resolve()
     shutil.rmtree(home, ignore_errors=True)
     (home / "logs").mkdir(parents=True)
     configure_logging("WARNING", "text")
     # The simulated load balancer sits in 10.0.0.0/8: trust its X-Forwarded-For.
     settings = load_settings(
-        None, data_dir=str(home), ingest={"trusted_proxies": ["10.0.0.0/8", "127.0.0.0/8"]}
+        None,
+        data_dir=str(home),
+        ingest={"trusted_proxies": ["10.0.0.0/8", "127.0.0.0/8"]},
+        dashboard={"port": args.port},
     )
 
     started = time.monotonic()
@@ -120,7 +136,6 @@ def main(argv: list[str] | None = None) -> int:
     _print_alerts(store, window, home)
 
     ip, user = most_failed_logins(store, window) or ("198.51.100.7", "alice")
-    store.close()
     gw = f"GATEWATCH_DATA_DIR={home} .venv/bin/gatewatch"
     print(f"""
 Everything is in the embedded ClickHouse at {settings.storage_dsn}
@@ -137,7 +152,25 @@ Try a forensic query:
 Or ingest more:
   .venv/bin/gatewatch simulate --format traefik --duration 300 | {gw} ingest --input -
 """)
+    try:
+        if not args.no_dashboard:
+            _serve_dashboard(settings, store)
+    finally:
+        store.close()
     return 0
+
+
+def _serve_dashboard(settings: Settings, store: Store) -> None:
+    """The dashboard on 127.0.0.1 with a demo login, until Ctrl-C."""
+    password = secrets.token_urlsafe(12)
+    users = auth_store(settings)
+    users.add_user("demo", password, Role.ADMIN)
+    print(
+        f"Dashboard: http://{settings.dashboard.host}:{settings.dashboard.port}/  "
+        f"log in as demo / {password}   (Ctrl-C to stop)",
+        flush=True,
+    )
+    serve_app(settings, store, users=users)
 
 
 def _simulate(home: Path, seconds: float) -> list[tuple[Path, int]]:

@@ -391,6 +391,60 @@ class AlertSettings(AlertPolicy):
         return self
 
 
+class DashboardSettings(Section):
+    """The SOC dashboard and JSON API (``gatewatch serve``; ``make demo``)."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65_535)] = 8080
+    tls_cert: Path | None = Field(default=None, description="PEM certificate: serve HTTPS")
+    tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert")
+    behind_tls_proxy: bool = Field(
+        default=False,
+        description="a TLS-terminating proxy fronts the dashboard: cookies Secure, HSTS on",
+    )
+    insecure_http: bool = Field(
+        default=False,
+        description="allow plain HTTP on a non-loopback address: only inside a container "
+        "whose port is published on the host's 127.0.0.1",
+    )
+    session_hours: Annotated[float, Field(gt=0, le=24 * 30)] = Field(
+        default=8.0, description="a login lasts this long"
+    )
+    public_metrics: bool = Field(
+        default=True, description="serve /metrics without authentication (for Prometheus)"
+    )
+    max_request_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    login_max_failures: Annotated[int, Field(ge=1, le=100)] = 5
+    login_lockout_s: Annotated[float, Field(gt=0)] = 900.0
+    sql_max_rows: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+    sql_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> DashboardSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: set both or neither")
+        if not (self.https or self.insecure_http or _loopback(self.host)):
+            raise ValueError(
+                f"host {self.host!r} is reachable from the network: serve HTTPS (tls_cert "
+                "and tls_key) or set behind_tls_proxy = true; plain HTTP is for 127.0.0.1"
+            )
+        return self
+
+    @property
+    def https(self) -> bool:
+        """Browsers reach the dashboard over HTTPS (its own TLS or a proxy's)."""
+        return self.tls_cert is not None or self.behind_tls_proxy
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -414,6 +468,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     detection: DetectionSettings = DetectionSettings()
     alerts: AlertSettings = AlertSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     @property
     def storage_dsn(self) -> str:

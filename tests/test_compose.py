@@ -22,7 +22,7 @@ def test_services_and_healthchecks() -> None:
     assert {"kafka", "clickhouse", "gatewatch", "simulator"} <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka:4.")
     assert services["clickhouse"]["image"].startswith("clickhouse/clickhouse-server:")
-    for name in ("kafka", "clickhouse", "gatewatch"):
+    for name in ("kafka", "clickhouse", "gatewatch", "dashboard"):
         assert "healthcheck" in services[name], name
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     declared = set(COMPOSE["volumes"])
@@ -68,7 +68,7 @@ def test_compose_settings_validate(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-@pytest.mark.parametrize("service", ["gatewatch", "simulator"])
+@pytest.mark.parametrize("service", ["gatewatch", "simulator", "dashboard"])
 def test_commands_parse_with_the_cli(service: str) -> None:
     command = COMPOSE["services"][service]["command"]
     args = build_parser().parse_args(command)

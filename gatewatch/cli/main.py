@@ -21,7 +21,9 @@ from gatewatch.cli import (
     ingest_cmd,
     query_cmd,
     run_cmd,
+    serve_cmd,
     simulate_cmd,
+    users_cmd,
 )
 from gatewatch.cli.logs import configure_logging
 from gatewatch.errors import ConfigError, GatewatchError
@@ -59,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         simulate_cmd,
         query_cmd,
         alerts_cmd,
+        serve_cmd,
+        users_cmd,
         config_cmd,
         db_cmd,
     ):

@@ -103,6 +103,8 @@ class Store:
             "dead_letters": ("toDateTime(received_ts)", self.dead_letter_retention_days),
             "alerts": ("toDateTime(opened_ts)", self.retention_days),
             "alert_deliveries": ("toDateTime(ts)", self.retention_days),
+            "alert_triage": ("toDateTime(ts)", self.retention_days),
+            "audit_log": ("toDateTime(ts)", self.retention_days),
         }
         for table, (expr, days) in wanted.items():
             create = self.query(

@@ -182,4 +182,46 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        4,
+        "alert_triage (acknowledge, assign, comment, resolve, false positive) and audit_log",
+        (
+            # One row per triage action; an alert's triage state is its latest rows.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.alert_triage (
+                ts DateTime64(3, 'UTC'),
+                alert_id String,
+                action LowCardinality(String),
+                analyst String,
+                assignee String,
+                comment String,
+                suppression_id String
+            )
+            ENGINE = MergeTree
+            PARTITION BY toYYYYMM(ts)
+            ORDER BY (alert_id, ts)
+            TTL toDateTime(ts) + INTERVAL {retention_days} DAY DELETE
+            """,
+            # Who viewed, queried or changed what through the dashboard and its API.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.audit_log (
+                ts DateTime64(3, 'UTC'),
+                principal String,
+                role LowCardinality(String),
+                auth LowCardinality(String),
+                client_ip String,
+                method LowCardinality(String),
+                path String,
+                action LowCardinality(String),
+                target String,
+                status UInt16,
+                detail String CODEC(ZSTD(3))
+            )
+            ENGINE = MergeTree
+            PARTITION BY toYYYYMM(ts)
+            ORDER BY ts
+            TTL toDateTime(ts) + INTERVAL {retention_days} DAY DELETE
+            """,
+        ),
+    ),
 )
