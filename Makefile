@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= .demo
 
-.PHONY: help venv demo test check lint typecheck pytest bench evaluate clean lock
+.PHONY: help venv demo test check lint typecheck pytest browser bench evaluate clean lock
 
 help:
 	@echo "make demo   simulated attacks -> detectors -> chDB -> alerts -> dashboard on 127.0.0.1:8080"
@@ -33,12 +33,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 check: lint typecheck pytest
 
 test: check
+
+# Headless Chromium and its driver for the dashboard's browser tests (Debian packages;
+# installed when missing and running as root, else those tests skip and say why).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  else echo "chromium or chromedriver missing (not root: not installing); browser tests will skip"; fi; }
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -1,9 +1,9 @@
-"""The dashboard's one store, shared by request threads: queries and inserts take
-turns (an embedded chDB session is not safe to use from two threads at once)."""
+"""The dashboard's one store, shared by request threads and, in the demo, the live
+pipeline: ``run`` holds the store's lock across several queries that belong
+together; single calls take it themselves (``Store.lock``)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -17,7 +17,7 @@ class Database:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._lock = threading.Lock()
+        self._lock = store.lock
 
     @property
     def database(self) -> str:

@@ -3,6 +3,7 @@ the database name from validated settings; every value is a bound parameter."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from gatewatch.store.client import Store
@@ -81,3 +82,44 @@ def open_alerts(store: Store, *, limit: int = 200) -> list[tuple[Any, ...]]:
         "ORDER BY updated_ts DESC LIMIT %(limit)s",
         {"limit": limit},
     )
+
+
+Rows = list[tuple[Any, ...]]
+
+
+def utc(value: datetime) -> datetime:
+    """A time read from the store (naive, in UTC) as an aware UTC time."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def iso(value: datetime) -> str:
+    """RFC 3339 with milliseconds and Z, as the API shows every time."""
+    return utc(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def stored_since(store: Store, since: datetime, *, limit: int = 200) -> tuple[Rows, Rows, datetime]:
+    """Findings and alert versions stored after ``since`` (the live feed), oldest first,
+    with the newest ``stored_at`` seen (the next cursor)."""
+    findings = store.query(
+        "SELECT stored_at, id, kind, subkind, severity, entity_type, entity, summary, "
+        f"detected_ts FROM {store.database}.findings "
+        "WHERE stored_at > {since:DateTime64(3, 'UTC')} ORDER BY stored_at LIMIT {limit:UInt32}",
+        {"since": since, "limit": limit},
+    )
+    alerts = store.query(
+        "SELECT stored_at, id, version, state, severity, title, finding_count, updated_ts "
+        f"FROM {store.database}.alerts "
+        "WHERE stored_at > {since:DateTime64(3, 'UTC')} ORDER BY stored_at LIMIT {limit:UInt32}",
+        {"since": since, "limit": limit},
+    )
+    newest = max([utc(since), *(utc(row[0]) for row in findings), *(utc(row[0]) for row in alerts)])
+    return findings, alerts, newest
+
+
+def latest_stored(store: Store) -> datetime:
+    """Where a new live feed starts: the newest ``stored_at`` now (the store's clock)."""
+    rows = store.query(
+        f"SELECT greatest((SELECT max(stored_at) FROM {store.database}.findings), "
+        f"(SELECT max(stored_at) FROM {store.database}.alerts), now64(3) - 1)"
+    )
+    return utc(rows[0][0])

@@ -94,10 +94,6 @@ class AlertDetail(AlertOut):
     deliveries: list[dict[str, Any]]
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _triage_state(rows: list[tuple[Any, ...]]) -> tuple[str, str]:
     """(status, assignee) from an alert's triage rows, oldest first."""
     status, assignee = "new", ""
@@ -113,12 +109,23 @@ def _alert(row: tuple[Any, ...], triage: list[tuple[Any, ...]]) -> dict[str, Any
      kinds, count) = row[:14]  # fmt: skip
     status, assignee = _triage_state(triage)
     return {
-        "id": aid, "version": version, "state": state, "status": status,
-        "assignee": assignee, "severity": severity, "actor_type": atype, "actor": actor,
-        "risk": round(float(risk), 1), "title": title, "opened": _iso(opened),
-        "updated": _iso(updated), "first_seen": _iso(first), "last_seen": _iso(last),
-        "kinds": dict(kinds), "finding_count": count,
-    }  # fmt: skip
+        "id": aid,
+        "version": version,
+        "state": state,
+        "status": status,
+        "assignee": assignee,
+        "severity": severity,
+        "actor_type": atype,
+        "actor": actor,
+        "risk": round(float(risk), 1),
+        "title": title,
+        "opened": queries.iso(opened),
+        "updated": queries.iso(updated),
+        "first_seen": queries.iso(first),
+        "last_seen": queries.iso(last),
+        "kinds": dict(kinds),
+        "finding_count": count,
+    }
 
 
 @router.get("", summary="alerts, most recently updated first")
@@ -154,12 +161,14 @@ def get_alert(alert_id: ALERT_ID, _: Viewer, gw: Gw) -> AlertDetail:
         summary=row[14],
         finding_ids=list(row[15]),
         triage=[
-            TriageOut(ts=_iso(ts), action=a, analyst=w, assignee=to, comment=c, suppression_id=s)
+            TriageOut(
+                ts=queries.iso(ts), action=a, analyst=w, assignee=to, comment=c, suppression_id=s
+            )
             for ts, a, w, to, c, s in trail
         ],
         deliveries=[
             {
-                "ts": _iso(ts),
+                "ts": queries.iso(ts),
                 "version": v,
                 "channel": ch,
                 "attempt": n,
@@ -207,6 +216,10 @@ def triage(alert_id: ALERT_ID, body: TriageIn, who: Analyst, gw: Gw, request: Re
         target=alert_id, status=201,
     )  # fmt: skip
     return TriageOut(
-        ts=_iso(datetime.fromtimestamp(now, UTC)), action=body.action.value, analyst=who.name,
-        assignee=body.assignee, comment=body.comment, suppression_id=suppression_id,
-    )  # fmt: skip
+        ts=queries.iso(datetime.fromtimestamp(now, UTC)),
+        action=body.action.value,
+        analyst=who.name,
+        assignee=body.assignee,
+        comment=body.comment,
+        suppression_id=suppression_id,
+    )

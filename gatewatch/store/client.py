@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +45,9 @@ class Store:
     ) -> None:
         self.dsn = dsn
         self.database = database
+        # One client, several threads (the pipeline's writer, the dashboard's requests):
+        # its calls take turns; an embedded chDB session is not safe to share otherwise.
+        self.lock = threading.RLock()
         self.retention_days = retention_days
         self.dead_letter_retention_days = dead_letter_retention_days
         try:
@@ -85,11 +89,12 @@ class Store:
                         dead_letter_retention_days=self.dead_letter_retention_days,
                     )
                 )
-            self.client.insert(
-                f"{db}.schema_migrations",
-                [[migration.version, migration.name]],
-                column_names=["version", "name"],
-            )
+            with self.lock:
+                self.client.insert(
+                    f"{db}.schema_migrations",
+                    [[migration.version, migration.name]],
+                    column_names=["version", "name"],
+                )
             log.info("applied migration %d: %s", migration.version, migration.name)
             applied.append(migration.version)
         self._apply_retention()
@@ -147,7 +152,8 @@ class Store:
             for i in times:
                 values[i] = datetime.fromtimestamp(values[i], UTC)
         try:
-            self.client.insert(f"{self.database}.{table}", data, column_names=names)
+            with self.lock:
+                self.client.insert(f"{self.database}.{table}", data, column_names=names)
         except ClickHouseError as exc:
             raise StoreError(
                 f"insert into {table} failed: {exc}", retriable=not self.embedded
@@ -155,7 +161,10 @@ class Store:
 
     def _insert_arrow(self, table: str, data: pa.Table) -> None:
         try:
-            self.client.insert_arrow(f"{self.database}.{table}", data, settings=_INSERT_SETTINGS)
+            with self.lock:
+                self.client.insert_arrow(
+                    f"{self.database}.{table}", data, settings=_INSERT_SETTINGS
+                )
         except ClickHouseError as exc:
             raise StoreError(
                 f"insert into {table} failed: {exc}", retriable=not self.embedded
@@ -163,14 +172,16 @@ class Store:
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         try:
-            rows = self.client.query(sql, parameters=parameters).result_rows
+            with self.lock:
+                rows = self.client.query(sql, parameters=parameters).result_rows
         except ClickHouseError as exc:
             raise StoreError(f"query failed: {exc}") from exc
         return [tuple(row) for row in rows]
 
     def command(self, sql: str, settings: dict[str, Any] | None = None) -> None:
         try:
-            self.client.command(sql, settings=settings)
+            with self.lock:
+                self.client.command(sql, settings=settings)
         except ClickHouseError as exc:
             raise StoreError(f"command failed: {exc}") from exc
 
@@ -179,7 +190,8 @@ class Store:
         return int(self.query(f"SELECT count() FROM {self.database}.{table} FINAL")[0][0])
 
     def close(self) -> None:
-        self.client.close()
+        with self.lock:
+            self.client.close()
 
 
 def _safe_dsn(dsn: str) -> str:

@@ -91,7 +91,7 @@ def test_changes_need_the_session_csrf_token(dashboard: Dashboard) -> None:
     path = f"/api/v1/alerts/{dashboard.alert_id}/triage"
     refused = client.post(path, json={"action": "acknowledge"})
     assert refused.status_code == 403 and "CSRF" in refused.json()["error"]
-    odd = client.post(path, json={"action": "acknowledge"}, headers={"X-CSRF-Token": b"\xe9\xff"})
+    odd = client.post(path, json={"action": "acknowledge"}, headers={b"X-CSRF-Token": b"\xe9\xff"})
     assert odd.status_code == 403
     headers = {"X-CSRF-Token": session_csrf(client)}
     assert client.post(path, json={"action": "acknowledge"}, headers=headers).status_code == 201
