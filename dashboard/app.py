@@ -24,7 +24,16 @@ from dashboard.db import Database
 from dashboard.deps import Viewer
 from dashboard.metrics import LATENCY, REQUESTS
 from dashboard.pages import STATIC
-from dashboard.routes import actors, alerts, health, live, pages, session, suppressions
+from dashboard.routes import (
+    actors,
+    alerts,
+    forensics,
+    health,
+    live,
+    pages,
+    session,
+    suppressions,
+)
 from dashboard.security import BodyLimit, SecurityHeaders, install_error_handlers
 from gatewatch.settings import Settings
 from gatewatch.store.client import Store
@@ -69,7 +78,7 @@ def create_app(settings: Settings, store: Store, *, users: AuthStore | None = No
     app.state.gw = gw
     install_error_handlers(app)
     for router in (health.router, session.router, pages.router, alerts.router,
-                   suppressions.router, actors.router, live.router):  # fmt: skip
+                   suppressions.router, actors.router, live.router, forensics.router):  # fmt: skip
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
