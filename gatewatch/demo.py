@@ -22,6 +22,7 @@ from dashboard.auth.store import Role
 from dashboard.context import auth_store
 from gatewatch.cli.logs import configure_logging
 from gatewatch.cli.serve_cmd import serve_app
+from gatewatch.live import LiveTraffic
 from gatewatch.pipeline import DetectingSink
 from gatewatch.settings import Settings, load_settings
 from gatewatch.store.client import Store
@@ -52,6 +53,7 @@ from ingest.sources.file import read_file
 
 FORMATS = ("kong", "nginx-json", "envoy")
 SIMULATED_SECONDS = 600.0
+LIVE_SECONDS = 3600.0  # live traffic while the dashboard serves: 24 attacks over an hour
 BROKEN_LINES = (
     b'{"started_at": 1700000000000, "request": {"method": "GET", "uri": "/api/v1/orde',
     b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 binary TLS bytes on a plain port",
@@ -161,16 +163,21 @@ Or ingest more:
 
 
 def _serve_dashboard(settings: Settings, store: Store) -> None:
-    """The dashboard on 127.0.0.1 with a demo login, until Ctrl-C."""
+    """The dashboard on 127.0.0.1 with a demo login, while live simulated traffic with
+    an attack every few minutes keeps it moving, until Ctrl-C."""
     password = secrets.token_urlsafe(12)
     users = auth_store(settings)
     users.add_user("demo", password, Role.ADMIN)
+    live = LiveTraffic(settings, store, attacks="all", duration_s=LIVE_SECONDS).start()
     print(
         f"Dashboard: http://{settings.dashboard.host}:{settings.dashboard.port}/  "
-        f"log in as demo / {password}   (Ctrl-C to stop)",
+        f"log in as demo / {password}   (live traffic with attacks; Ctrl-C to stop)",
         flush=True,
     )
-    serve_app(settings, store, users=users)
+    try:
+        serve_app(settings, store, users=users)
+    finally:
+        live.stop()
 
 
 def _simulate(home: Path, seconds: float) -> list[tuple[Path, int]]:
