@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from bench import alerts, detect, kafka, parse, queries, store
+from bench import alerts, dashboard, detect, kafka, parse, queries, store
 from bench.common import SHARED_DATA
 
 
 def main() -> None:
     found = f"found at {SHARED_DATA}" if SHARED_DATA.is_dir() else "absent"
     print(f"shared evaluation data: {found} (not needed by these benchmarks)")
-    for module in (parse, detect, store, queries, kafka, alerts):
+    for module in (parse, detect, store, queries, kafka, alerts, dashboard):
         print(f"\n== {module.__name__} ==")
         module.main()
 

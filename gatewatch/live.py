@@ -23,7 +23,7 @@ from ingest.sources.base import Record
 
 log = logging.getLogger(__name__)
 
-FLUSH_EVERY_S = 1.0  # how stale the dashboard may be: events, findings and alerts
+FLUSH_EVERY_S = 0.25  # how stale the dashboard may be: events, findings and alerts
 
 
 class LiveTraffic:

@@ -280,7 +280,10 @@ class DetectionSettings(Section):
 
     enabled: bool = True
     allowed_lateness_s: Annotated[float, Field(ge=0, le=3600)] = Field(
-        default=5.0, description="how long to wait for out-of-order events (event time)"
+        default=1.0,
+        description="how long to wait for out-of-order events (event time); also the "
+        "least delay from an event to its finding: raise it when gateways' clocks or "
+        "partitions disagree by more",
     )
     evidence_limit: Annotated[int, Field(ge=1, le=100_000)] = Field(
         default=200, description="request ids kept per finding when streaming (detect keeps all)"

@@ -184,7 +184,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         4,
-        "alert_triage (acknowledge, assign, comment, resolve, false positive) and audit_log",
+        "alert_triage, audit_log, and stored_at indexes for the live feed",
         (
             # One row per triage action; an alert's triage state is its latest rows.
             """
@@ -222,6 +222,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             ORDER BY ts
             TTL toDateTime(ts) + INTERVAL {retention_days} DAY DELETE
             """,
+            # The live feed asks for what was stored since a moment: skip the rest.
+            "ALTER TABLE {db}.findings ADD INDEX IF NOT EXISTS idx_stored_at stored_at "
+            "TYPE minmax GRANULARITY 1",
+            "ALTER TABLE {db}.alerts ADD INDEX IF NOT EXISTS idx_stored_at stored_at "
+            "TYPE minmax GRANULARITY 1",
         ),
     ),
 )
