@@ -24,10 +24,16 @@ class AuditLog:
         self._rows: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="audit-log", daemon=True)
+        self._thread: threading.Thread | None = None
         self.dropped = 0
 
     def start(self) -> None:
+        """Start writing once a second (again after ``close``: an app's lifespan may
+        run more than once, e.g. under a test client)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="audit-log", daemon=True)
         self._thread.start()
 
     def record(
@@ -77,7 +83,7 @@ class AuditLog:
 
     def close(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():
+        if self._thread is not None:
             self._thread.join(5)
         self.flush()
 
