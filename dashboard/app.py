@@ -29,7 +29,9 @@ from dashboard.routes import (
     alerts,
     forensics,
     health,
+    inventory,
     live,
+    overview,
     pages,
     session,
     suppressions,
@@ -78,6 +80,7 @@ def create_app(settings: Settings, store: Store, *, users: AuthStore | None = No
     app.state.gw = gw
     install_error_handlers(app)
     for router in (health.router, session.router, pages.router, alerts.router,
+                   overview.router, inventory.router,
                    suppressions.router, actors.router, live.router, forensics.router):  # fmt: skip
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -28,7 +28,7 @@ def test_no_server_errors_for_any_generated_request(dashboard: Dashboard) -> Non
     )
     checked: list[str] = []
     for result in schema.get_all_operations():
-        operation = result.ok()
+        operation = result.ok()  # type: ignore[union-attr]  # an invalid schema: fails here
         if operation.path in ENDLESS:
             continue
         checked.append(f"{operation.method.upper()} {operation.path}")
