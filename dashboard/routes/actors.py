@@ -21,13 +21,13 @@ _REQUEST_FIELDS = (
 )  # fmt: skip
 
 
-@router.get("/{kind}/{value}", summary="an actor's requests and findings")
+@router.get("/{kind}/{value:path}", summary="an actor's requests and findings")
 def actor(
     kind: Literal["ip", "user", "api_key"],
     value: Annotated[str, Path(min_length=1, max_length=256)],
     _: Viewer,
     gw: Gw,
-    hours: Annotated[float, Query(gt=0, le=24 * 31)] = 24.0,
+    hours: Annotated[float, Query(ge=0.01, le=24 * 31)] = 24.0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
     if kind == "ip":
@@ -37,8 +37,9 @@ def actor(
             raise HTTPException(422, f"value: {value!r} is not an IP address") from exc
     until = datetime.now(UTC)
     window = TimeRange(until - timedelta(hours=hours), until)
-    rows = gw.db.run(actor_activity, kind, value, window, limit=limit)
-    requests = [dict(zip(_REQUEST_FIELDS, row, strict=True)) for row in rows]
+    # The newest requests when there are more than ``limit``; shown oldest first.
+    rows = gw.db.run(actor_activity, kind, value, window, limit=limit, newest_first=True)
+    requests = [dict(zip(_REQUEST_FIELDS, row, strict=True)) for row in reversed(rows)]
     findings = gw.db.run(recent_findings, window, entity=value, limit=200)
     statuses = Counter(f"{r['status'] // 100}xx" for r in requests)
     paths = Counter(r["path"] for r in requests)

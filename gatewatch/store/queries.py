@@ -55,9 +55,16 @@ ACTOR_COLUMNS = (
 
 
 def actor_activity(
-    store: Store, kind: ActorKind, value: str, window: TimeRange, *, limit: int = 1000
+    store: Store,
+    kind: ActorKind,
+    value: str,
+    window: TimeRange,
+    *,
+    limit: int = 1000,
+    newest_first: bool = False,
 ) -> list[tuple[Any, ...]]:
-    """Everything one IP, user or API key did in a time range, oldest first."""
+    """Everything one IP, user or API key did in a time range, oldest first (or the
+    newest ``limit`` requests, newest first)."""
     if kind == "ip":
         value = str(ipaddress.ip_address(value))
         where = "client_ip = toIPv6({value:String})"
@@ -67,7 +74,8 @@ def actor_activity(
         f"SELECT toString(ts), {IP_TEXT}, method, host, path, query, status, user, "
         f"api_key, user_agent, request_id FROM {store.database}.events FINAL "
         f"WHERE {where} AND ts >= {{since:DateTime64(3, 'UTC')}} "
-        "AND ts < {until:DateTime64(3, 'UTC')} ORDER BY ts LIMIT {limit:UInt32}"
+        "AND ts < {until:DateTime64(3, 'UTC')} "
+        f"ORDER BY ts{' DESC' if newest_first else ''} LIMIT {{limit:UInt32}}"
     )
     return store.query(sql, {**window.params, "value": value, "limit": limit})
 
