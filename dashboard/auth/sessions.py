@@ -27,7 +27,6 @@ import logging
 import math
 import os
 import secrets
-import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any, Literal, get_args
 
 import orjson
 
+from dashboard.auth.files import keep_private
 from dashboard.auth.store import Role
 
 log = logging.getLogger(__name__)
@@ -178,14 +178,7 @@ def _read_secret(path: Path) -> bytes:
             f"{path}: a session secret needs at least {SECRET_BYTES} bytes, this one has "
             f"{len(secret)}; delete the file to make a new one (which logs everyone out)"
         )
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        try:
-            path.chmod(0o600)
-        except OSError as exc:
-            log.warning("%s is readable by others (mode %o) and stays so: %s", path, mode, exc)
-        else:
-            log.warning("%s was readable by others (mode %o): now 0600", path, mode)
+    keep_private(path)
     return secret
 
 

@@ -35,7 +35,6 @@ import os
 import re
 import secrets
 import sqlite3
-import stat
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -44,6 +43,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from dashboard.auth.files import keep_private
 from dashboard.auth.passwords import (
     DEFAULT_PARAMS,
     DUMMY_HASH,
@@ -440,14 +440,7 @@ def _create_private(path: Path) -> None:
     """Create ``path`` readable by its owner only (SQLite gives its -wal and -shm files
     the same mode); tighten an existing file that others could read."""
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        try:
-            path.chmod(0o600)
-        except OSError as exc:
-            log.warning("%s is readable by others (mode %o) and stays so: %s", path, mode, exc)
-        else:
-            log.warning("%s was readable by others (mode %o): now 0600", path, mode)
+    keep_private(path)
 
 
 def _found(cursor: sqlite3.Cursor, name: str) -> None:
