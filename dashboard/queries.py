@@ -107,7 +107,8 @@ def stored_since(store: Store, since: datetime, *, limit: int = 200) -> tuple[Ro
         {"since": since, "limit": limit},
     )
     alerts = store.query(
-        "SELECT stored_at, id, version, state, severity, title, finding_count, updated_ts "
+        "SELECT stored_at, id, version, state, severity, title, finding_count, updated_ts, "
+        "actor_type, actor "
         f"FROM {store.database}.alerts "
         "WHERE stored_at > {since:DateTime64(3, 'UTC')} ORDER BY stored_at LIMIT {limit:UInt32}",
         {"since": since, "limit": limit},
@@ -123,3 +124,18 @@ def latest_stored(store: Store) -> datetime:
         f"(SELECT max(stored_at) FROM {store.database}.alerts), now64(3) - 1)"
     )
     return utc(rows[0][0])
+
+
+def findings_by_id(store: Store, ids: list[str]) -> Rows:
+    """The latest version of each finding in ``ids``, newest first:
+    (id, kind, subkind, severity, entity_type, entity, summary, first_ts, last_ts,
+    detected_ts, evidence count, owasp, mitre)."""
+    if not ids:
+        return []
+    return store.query(
+        "SELECT id, kind, subkind, severity, entity_type, entity, summary, first_ts, "
+        "last_ts, detected_ts, length(evidence), owasp, mitre "
+        f"FROM {store.database}.findings FINAL WHERE id IN {{ids:Array(String)}} "
+        "ORDER BY last_ts DESC",
+        {"ids": ids},
+    )

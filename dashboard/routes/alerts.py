@@ -87,9 +87,35 @@ class AlertOut(BaseModel):
     finding_count: int
 
 
+class FindingOut(BaseModel):
+    id: str
+    kind: str
+    subkind: str
+    severity: str
+    entity_type: str
+    entity: str
+    summary: str
+    first_seen: str
+    last_seen: str
+    detected: str
+    evidence: int
+    owasp: str
+    mitre: str
+
+
+def _finding(row: tuple[Any, ...]) -> FindingOut:
+    fid, kind, sub, severity, etype, entity, summary, first, last, detected, n, owasp, mitre = row
+    return FindingOut(
+        id=fid, kind=kind, subkind=sub, severity=severity, entity_type=etype, entity=entity,
+        summary=summary, first_seen=queries.iso(first), last_seen=queries.iso(last),
+        detected=queries.iso(detected), evidence=n, owasp=owasp, mitre=mitre,
+    )  # fmt: skip
+
+
 class AlertDetail(AlertOut):
     summary: str
     finding_ids: list[str]
+    findings: list[FindingOut]
     triage: list[TriageOut]
     deliveries: list[dict[str, Any]]
 
@@ -160,6 +186,7 @@ def get_alert(alert_id: ALERT_ID, _: Viewer, gw: Gw) -> AlertDetail:
         **_alert(row, trail),
         summary=row[14],
         finding_ids=list(row[15]),
+        findings=[_finding(f) for f in gw.db.run(queries.findings_by_id, list(row[15]))],
         triage=[
             TriageOut(
                 ts=queries.iso(ts), action=a, analyst=w, assignee=to, comment=c, suppression_id=s

@@ -37,10 +37,10 @@ def _messages(findings: queries.Rows, alerts: queries.Rows) -> list[bytes]:
                 "severity": severity, "entity_type": etype, "entity": entity,
                 "summary": summary, "detected": queries.iso(detected)}  # fmt: skip
         out.append(b"event: finding\ndata: " + orjson.dumps(data) + b"\n\n")
-    for stored, aid, version, state, severity, title, count, updated in alerts:
+    for stored, aid, version, state, severity, title, count, updated, atype, actor in alerts:
         data = {"stored": queries.iso(stored), "id": aid, "version": version, "state": state,
                 "severity": severity, "title": title, "findings": count,
-                "updated": queries.iso(updated)}  # fmt: skip
+                "updated": queries.iso(updated), "actor_type": atype, "actor": actor}  # fmt: skip
         out.append(b"event: alert\ndata: " + orjson.dumps(data) + b"\n\n")
     return out
 

@@ -9,7 +9,6 @@ import {
 
 const HOUR = 3600 * 1000;
 const MAX_SPAN = 31 * 24 * HOUR - 60 * 1000; // the search API's longest window
-const FINDING_PAGES = 5;
 const REFRESH_MS = 30_000;
 
 const root = byId("alert");
@@ -121,43 +120,29 @@ function findingItem(f) {
     h("span", { class: "feed-kind" }, f.subkind ? `${f.kind} · ${f.subkind}` : f.kind), " ",
     actorLink(f.entity_type, f.entity), " ",
     h("span", { class: "finding-summary" }, f.summary), " ",
-    h("span", { class: "muted" }, timeEl(f.detected_ts),
+    h("span", { class: "muted" }, timeEl(f.detected),
       f.owasp ? ` · ${f.owasp}` : "", f.mitre ? ` · ${f.mitre}` : "",
-      ` · ${fmtNum(f.evidence_count)} requests`));
+      ` · ${fmtNum(f.evidence)} requests`));
 }
 
-/**
- * The alert's findings, by their ids, from the findings search over the alert's time
- * (the alert itself lists only ids).
- */
-async function loadFindings(alert) {
-  const wanted = new Set(alert.finding_ids || []);
+/** The alert's findings (the latest version of each), as the alert API returns them. */
+function loadFindings(alert) {
+  const findings = alert.findings || [];
+  const wanted = alert.finding_ids || [];
   const list = byId("alert-findings");
   const note = byId("alert-findings-note");
-  if (wanted.size === 0) {
+  if (wanted.length === 0) {
     fill(list, h("li", { class: "empty muted" }, "No findings recorded."));
     return;
   }
-  const until = toMs(alert.last_seen) + HOUR;
-  const since = Math.max(toMs(alert.first_seen) - HOUR, until - MAX_SPAN);
-  const found = new Map();
-  let cursor = null;
-  for (let page = 0; page < FINDING_PAGES && found.size < wanted.size; page += 1) {
-    const params = {
-      since: new Date(since).toISOString(), until: new Date(until).toISOString(), limit: 1000, cursor,
-    };
-    const result = await api(`/api/v1/findings${query(params)}`);
-    for (const f of result.rows) if (wanted.has(f.id)) found.set(f.id, f);
-    cursor = result.next_cursor;
-    if (!cursor) break;
-  }
-  const items = [...found.values()].sort((a, b) => toMs(b.detected_ts) - toMs(a.detected_ts)).map(findingItem);
+  const found = new Set(findings.map((f) => f.id));
+  const items = findings.map(findingItem);
   for (const id of wanted) {
     if (!found.has(id)) items.push(h("li", { class: "muted" }, h("span", { class: "mono" }, id), " (no longer stored)"));
   }
   fill(list, items);
-  note.textContent = found.size === wanted.size
-    ? `(${fmtNum(wanted.size)})` : `(${fmtNum(found.size)} of ${fmtNum(wanted.size)} found)`;
+  note.textContent = found.size === wanted.length
+    ? `(${fmtNum(wanted.length)})` : `(${fmtNum(found.size)} of ${fmtNum(wanted.length)} found)`;
 }
 
 // --- loading and triage ---------------------------------------------------------------
@@ -170,7 +155,7 @@ async function load() {
     const ids = (alert.finding_ids || []).join(",");
     if (ids !== shownFindings) {
       shownFindings = ids;
-      await loadFindings(alert);
+      loadFindings(alert);
     }
   } catch (err) {
     showError(errorBox, err);

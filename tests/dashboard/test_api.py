@@ -112,6 +112,9 @@ def test_triage_acknowledge_assign_comment_resolve(dashboard: Dashboard) -> None
     client.post(path, json={"action": "resolve"}, headers=headers)
     detail = client.get(f"/api/v1/alerts/{dashboard.alert_id}").json()
     assert detail["status"] == "resolved"
+    [finding] = detail["findings"]
+    assert finding["kind"] == "brute_force" and finding["entity"] == ATTACKER
+    assert finding["evidence"] == 30 and finding["mitre"] == "T1110.001"
     assert [t["action"] for t in detail["triage"]] == [
         "acknowledge", "assign", "comment", "resolve",
     ]  # fmt: skip
