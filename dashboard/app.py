@@ -19,7 +19,7 @@ from dashboard.audit import AuditLog
 from dashboard.auth.limits import LoginLimiter
 from dashboard.auth.sessions import SessionCodec, load_or_create_secret
 from dashboard.auth.store import AuthStore
-from dashboard.context import Context, auth_store
+from dashboard.context import SESSION_KEY_FILE, Context, auth_store
 from dashboard.db import Database
 from dashboard.deps import Viewer
 from dashboard.metrics import LATENCY, REQUESTS
@@ -31,6 +31,7 @@ from dashboard.routes import (
     health,
     inventory,
     live,
+    oidc,
     overview,
     pages,
     session,
@@ -47,16 +48,15 @@ def create_app(settings: Settings, store: Store, *, users: AuthStore | None = No
     dash = settings.dashboard
     db = Database(store)
     audit = AuditLog(db)
+    secret = load_or_create_secret(settings.data_dir / SESSION_KEY_FILE)
     gw = Context(
         settings=settings,
         db=db,
         users=users or auth_store(settings),
-        sessions=SessionCodec(
-            load_or_create_secret(settings.data_dir / "dashboard-session.key"),
-            max_age_s=dash.session_hours * 3600,
-        ),
+        sessions=SessionCodec(secret, max_age_s=dash.session_hours * 3600),
         limiter=LoginLimiter(max_failures=dash.login_max_failures, lockout_s=dash.login_lockout_s),
         audit=audit,
+        secret=secret,
     )
 
     @asynccontextmanager
@@ -79,7 +79,7 @@ def create_app(settings: Settings, store: Store, *, users: AuthStore | None = No
     )
     app.state.gw = gw
     install_error_handlers(app)
-    for router in (health.router, session.router, pages.router, alerts.router,
+    for router in (health.router, session.router, oidc.router, pages.router, alerts.router,
                    overview.router, inventory.router,
                    suppressions.router, actors.router, live.router, forensics.router):  # fmt: skip
         app.include_router(router)

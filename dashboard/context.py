@@ -20,6 +20,10 @@ class Context:
     sessions: SessionCodec
     limiter: LoginLimiter
     audit: AuditLog
+    secret: bytes  # signs session cookies (and the OIDC login state, in its own context)
+
+
+SESSION_KEY_FILE = "dashboard-session.key"  # in data_dir: kept across restarts
 
 
 def auth_store(settings: Settings) -> AuthStore:

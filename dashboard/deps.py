@@ -58,6 +58,11 @@ def principal_of(request: Request) -> Principal | None:
     session = gw.sessions.decode(cookie)
     if session is None:
         return None
+    if session.auth == "oidc":
+        # Not a local user: the role came from the identity provider at login.
+        if not gw.settings.dashboard.oidc.enabled:
+            return None  # single sign-on turned off since
+        return Principal(session.user, session.role, "session", session.csrf)
     user = gw.users.get_user(session.user)
     if user is None or user.disabled:
         return None  # removed or disabled since logging in

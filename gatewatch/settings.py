@@ -15,6 +15,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -22,6 +23,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
@@ -394,6 +396,80 @@ class AlertSettings(AlertPolicy):
         return self
 
 
+class OidcSettings(Section):
+    """Single sign-on with an OpenID Connect provider (Authorization Code flow with
+    PKCE), found by its issuer URL; on when ``issuer`` is set. The role comes from the
+    ID token: the highest one ``role_map`` gives any value of ``role_claim``, else
+    ``default_role`` ("none" refuses the login)."""
+
+    issuer: str | None = Field(
+        default=None, description="https URL (http only for a loopback host, in tests)"
+    )
+    client_id: str = Field(default="", validate_default=True)
+    client_secret: SecretStr | None = Field(default=None, description="unset: a public client")
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
+    role_claim: str = "groups"
+    role_map: dict[str, Literal["viewer", "analyst", "admin"]] = Field(
+        default_factory=dict, description='claim value -> role, e.g. {"soc-admins": "admin"}'
+    )
+    default_role: Literal["none", "viewer"] = "none"
+    username_claim: str = Field(
+        default="preferred_username", description="falls back to email, then sub"
+    )
+    redirect_uri: str | None = Field(
+        default=None,
+        description="the callback registered with the provider; default: this server's "
+        "/login/oidc/callback as the browser reached it",
+    )
+
+    @field_validator("issuer", "redirect_uri")
+    @classmethod
+    def _secure_url(cls, value: str | None) -> str | None:
+        if value is not None and not secure_url(value):
+            raise ValueError(
+                "must be an https URL without query or fragment (http only for "
+                "localhost, 127.0.0.1 or ::1)"
+            )
+        return value
+
+    @field_validator("client_id")
+    @classmethod
+    def _client_id_with_issuer(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("issuer") and not value.strip():
+            raise ValueError("is required when issuer is set")
+        return value
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid_scope(cls, value: list[str]) -> list[str]:
+        if "openid" not in value:
+            raise ValueError("must include 'openid'")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.issuer)
+
+
+def secure_url(url: str) -> bool:
+    """Whether ``url`` is https, or http to a loopback host; with a host and no query
+    or fragment.
+
+    >>> secure_url("https://id.example.com/realms/soc"), secure_url("http://127.0.0.1:8000")
+    (True, True)
+    >>> secure_url("http://id.example.com"), secure_url("https://id.example.com/?a=1")
+    (False, False)
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    if not host or parts.query or parts.fragment:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and _loopback(host))
+
+
 class DashboardSettings(Section):
     """The SOC dashboard and JSON API (``gatewatch serve``; ``make demo``)."""
 
@@ -421,6 +497,7 @@ class DashboardSettings(Section):
     login_lockout_s: Annotated[float, Field(gt=0)] = 900.0
     sql_max_rows: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     sql_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    oidc: OidcSettings = OidcSettings()
 
     @model_validator(mode="after")
     def _tls_pair(self) -> DashboardSettings:

@@ -29,7 +29,8 @@ _FIELD = 256
 @router.get("/login")
 def login_page(request: Request, gw: Gw) -> Response:
     token = secrets.token_urlsafe(24)
-    response = render(request, "login.html", {"csrf": token, "error": ""})
+    sso = gw.settings.dashboard.oidc.enabled
+    response = render(request, "login.html", {"csrf": token, "error": "", "sso": sso})
     _set_cookie(response, gw, LOGIN_CSRF_COOKIE, token, max_age=600)
     return response
 
@@ -101,7 +102,8 @@ def logout(
 
 def _again(request: Request, gw: Gw, error: str, status: int) -> Response:
     token = secrets.token_urlsafe(24)
-    response = render(request, "login.html", {"csrf": token, "error": error}, status=status)
+    values = {"csrf": token, "error": error, "sso": gw.settings.dashboard.oidc.enabled}
+    response = render(request, "login.html", values, status=status)
     _set_cookie(response, gw, LOGIN_CSRF_COOKIE, token, max_age=600)
     return response
 
