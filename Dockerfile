@@ -1,5 +1,8 @@
 # Gatewatch image: the pinned dependencies, then the package, run as an unprivileged user.
 FROM python:3.11-slim
+# The OWASP Core Rule Set for the payload stage (libmodsecurity comes as a wheel).
+RUN apt-get update && apt-get install -y --no-install-recommends modsecurity-crs \
+    && rm -rf /var/lib/apt/lists/*
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./

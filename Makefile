@@ -40,13 +40,14 @@ check: lint typecheck pytest
 
 test: check
 
-# Headless Chromium and its driver for the dashboard's browser tests (Debian packages;
-# installed when missing and running as root, else those tests skip and say why).
+# Debian packages the tests use: headless Chromium and its driver (the dashboard's
+# browser tests) and the OWASP Core Rule Set (the payload stage). Installed when
+# missing and running as root; else those tests skip and say why.
 browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	@{ command -v chromium && command -v chromedriver && test -d /usr/share/modsecurity-crs/rules; } >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
-	  else echo "chromium or chromedriver missing (not root: not installing); browser tests will skip"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver modsecurity-crs; \
+	  else echo "chromium, chromedriver or modsecurity-crs missing (not root: not installing); those tests will skip"; fi; }
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
