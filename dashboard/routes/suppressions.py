@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from alerts.suppression import Suppression
 from dashboard.deps import Analyst, Gw, Principal, Viewer, client_ip
 from gatewatch.finding import KINDS
-from gatewatch.store.queries import active_suppressions
+from gatewatch.store.queries import active_suppressions, remove_suppression, save_suppression
 
 router = APIRouter(prefix="/api/v1/suppressions", tags=["suppressions"])
 
@@ -60,16 +60,13 @@ def add_rule(body: SuppressionIn, who: Analyst, gw: Gw, request: Request) -> Sup
 
 @router.delete("/{rule_id}", status_code=204, summary="remove a suppression rule")
 def remove_rule(rule_id: RULE_ID, who: Analyst, gw: Gw, request: Request) -> None:
-    for row in gw.db.run(active_suppressions):
-        if row["id"] == rule_id:
-            gw.db.insert_rows("suppressions", [{**row, "deleted": True, "updated_ts": time.time()}])
-            gw.audit.record(
-                principal=who.name, role=who.role.value, auth=who.auth,
-                client_ip=client_ip(request), method="DELETE", path=request.url.path,
-                action="suppression_removed", target=rule_id, status=204,
-            )  # fmt: skip
-            return
-    raise HTTPException(404, f"no active suppression rule {rule_id}")
+    if not gw.db.run(remove_suppression, rule_id):
+        raise HTTPException(404, f"no active suppression rule {rule_id}")
+    gw.audit.record(
+        principal=who.name, role=who.role.value, auth=who.auth,
+        client_ip=client_ip(request), method="DELETE", path=request.url.path,
+        action="suppression_removed", target=rule_id, status=204,
+    )  # fmt: skip
 
 
 def store_rule(gw: Gw, who: Principal, body: SuppressionIn, request: Request) -> Suppression:
@@ -87,9 +84,7 @@ def store_rule(gw: Gw, who: Principal, body: SuppressionIn, request: Request) ->
         )
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
-    gw.db.insert_rows(
-        "suppressions", [{**rule.to_row(), "deleted": False, "updated_ts": time.time()}]
-    )
+    gw.db.run(save_suppression, rule.to_row())
     gw.audit.record(
         principal=who.name, role=who.role.value, auth=who.auth, client_ip=client_ip(request),
         method="POST",

@@ -29,6 +29,8 @@ from gatewatch.store.queries import (
     active_suppressions,
     delivery_attempts,
     recent_alerts,
+    remove_suppression,
+    save_suppression,
 )
 from gatewatch.wiring import open_store
 
@@ -198,20 +200,16 @@ def _suppress(args: argparse.Namespace, store: Store) -> int:
     except ValueError as exc:
         print(f"gatewatch alerts suppress: {exc}", file=sys.stderr)
         return 2
-    row = {**rule.to_row(), "deleted": False, "updated_ts": time.time()}
-    store.insert_rows("suppressions", [row])
+    save_suppression(store, rule.to_row())
     print(rule.id)
     return 0
 
 
 def _unsuppress(args: argparse.Namespace, store: Store) -> int:
-    rule_id = args.id
-    for row in active_suppressions(store):
-        if row["id"] == rule_id:
-            store.insert_rows("suppressions", [{**row, "deleted": True, "updated_ts": time.time()}])
-            print(f"removed {rule_id}", file=sys.stderr)
-            return 0
-    print(f"gatewatch alerts unsuppress: no active rule {rule_id}", file=sys.stderr)
+    if remove_suppression(store, args.id):
+        print(f"removed {args.id}", file=sys.stderr)
+        return 0
+    print(f"gatewatch alerts unsuppress: no active rule {args.id}", file=sys.stderr)
     return 1
 
 

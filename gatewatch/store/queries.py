@@ -7,6 +7,7 @@ nothing a user types is ever spliced into SQL text.
 from __future__ import annotations
 
 import ipaddress
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -202,6 +203,20 @@ def active_suppressions(store: Store) -> list[dict[str, Any]]:
         "WHERE NOT deleted AND expires_ts > now64(3) ORDER BY created_ts"
     )
     return [dict(zip(SUPPRESSION_COLUMNS, row, strict=True)) for row in rows]
+
+
+def save_suppression(store: Store, row: dict[str, Any]) -> None:
+    """Store a suppression rule (``Suppression.to_row()``), active."""
+    store.insert_rows("suppressions", [{**row, "deleted": False, "updated_ts": time.time()}])
+
+
+def remove_suppression(store: Store, rule_id: str) -> bool:
+    """Remove an active rule (a newer version marked deleted); False if none is active."""
+    for row in active_suppressions(store):
+        if row["id"] == rule_id:
+            store.insert_rows("suppressions", [{**row, "deleted": True, "updated_ts": time.time()}])
+            return True
+    return False
 
 
 ALERT_COLUMNS = (
