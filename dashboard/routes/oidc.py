@@ -30,9 +30,10 @@ from dashboard.auth.oidc import (
     OidcError,
     StateSigner,
 )
-from dashboard.deps import SESSION_COOKIE, Gw, client_ip, context, same_token
+from dashboard.deps import Gw, client_ip, context, same_token
 from dashboard.metrics import LOGINS
 from dashboard.pages import render
+from dashboard.routes.session import set_session_cookie
 
 log = logging.getLogger(__name__)
 
@@ -124,15 +125,7 @@ def callback(request: Request, gw: Gw, sso: SsoDep) -> Response:
     session = gw.sessions.issue(identity.user, identity.role, auth="oidc")
     LOGINS.labels("ok").inc()
     response = HTMLResponse(_SIGNED_IN)
-    response.set_cookie(
-        SESSION_COOKIE,
-        gw.sessions.encode(session),
-        max_age=int(gw.sessions.max_age_s),
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=gw.settings.dashboard.https,
-    )
+    set_session_cookie(response, gw, session)
     response.delete_cookie(STATE_COOKIE, path=_START)
     gw.audit.record(
         principal=identity.user[:64], role=identity.role.value, auth="oidc",

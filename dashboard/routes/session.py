@@ -63,17 +63,9 @@ def login(
         return _again(request, gw, "Wrong user name or password.", 401)
     gw.limiter.succeeded(username, ip, now)
     LOGINS.labels("ok").inc()
-    lifetime = gw.settings.dashboard.session_hours * 3600
-    session = Session(
-        user=user.name,
-        role=user.role,
-        issued_ts=now,
-        expires_ts=now + lifetime,
-        csrf=secrets.token_urlsafe(24),
-        auth="password",
-    )
+    session = gw.sessions.issue(user.name, user.role, now=now)  # lasts session_hours
     response = RedirectResponse("/", status_code=303)
-    _set_cookie(response, gw, SESSION_COOKIE, gw.sessions.encode(session), max_age=int(lifetime))
+    set_session_cookie(response, gw, session)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
     gw.audit.record(
         principal=user.name, role=user.role.value, auth="password", client_ip=ip,
@@ -106,6 +98,14 @@ def _again(request: Request, gw: Gw, error: str, status: int) -> Response:
     response = render(request, "login.html", values, status=status)
     _set_cookie(response, gw, LOGIN_CSRF_COOKIE, token, max_age=600)
     return response
+
+
+def set_session_cookie(response: Response, gw: Gw, session: Session) -> None:
+    """The login's session cookie (password or single sign-on): the same flags."""
+    encoded = gw.sessions.encode(session)
+    _set_cookie(
+        response, gw, SESSION_COOKIE, encoded, max_age=int(session.expires_ts - session.issued_ts)
+    )
 
 
 def _set_cookie(response: Response, gw: Gw, name: str, value: str, *, max_age: int) -> None:
