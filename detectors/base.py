@@ -174,16 +174,19 @@ class Detector(Generic[P]):
         subkind: str = "",
         severity: Severity | None = None,
         extra: dict[str, Any] | None = None,
+        discriminator: str = "",
     ) -> Finding:
         """Build the finding (id, OWASP/MITRE, severity) and hand it to the sink.
 
         The id is derived from detector, kind, entity and ``detected_ts``, so an update
         of the same episode replaces the earlier version wherever it is stored, and a
-        replay of the same input yields the same ids.
+        replay of the same input yields the same ids. ``discriminator`` tells apart
+        findings that share all of those (two requests of one source in the same
+        millisecond, each its own finding).
         """
         info = TAXONOMY[kind]
         finding = Finding(
-            id=finding_id(self.label, kind, entity_type, entity, detected_ts),
+            id=finding_id(self.label, kind, entity_type, entity, detected_ts, discriminator),
             kind=kind,
             severity=severity or self.params.severity or info.severity,
             score=min(1.0, max(0.0, round(score, 3))),
@@ -204,13 +207,22 @@ class Detector(Generic[P]):
         return finding
 
 
-def finding_id(detector: str, kind: str, entity_type: str, entity: str, detected_ts: float) -> str:
+def finding_id(
+    detector: str,
+    kind: str,
+    entity_type: str,
+    entity: str,
+    detected_ts: float,
+    discriminator: str = "",
+) -> str:
     """A stable id: the same episode in the same input always gets the same one.
 
     >>> finding_id("brute_force", "brute_force", "ip", "203.0.113.9", 1.5)
     'f-8c9b9d8b2ccf0d076c6a'
     """
     text = f"{detector}\x1f{kind}\x1f{entity_type}\x1f{entity}\x1f{detected_ts:.3f}"
+    if discriminator:
+        text = f"{text}\x1f{discriminator}"
     return "f-" + hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from libmodsecurity import ModSecurity, RulesSet, Transaction
+from libmodsecurity import ModSecurity, RuleMessage, RulesSet, Transaction
 
 RULES_DIR = Path("/usr/share/modsecurity-crs/rules")
 SETUP_FILE = Path("/etc/modsecurity/crs/crs-setup.conf")
@@ -29,7 +29,10 @@ SecRequestBodyNoFilesLimit 1048576
 SecRequestBodyLimitAction ProcessPartial
 SecArgumentSeparator &
 SecCookieFormat 0
+SecRule REQUEST_HEADERS:Content-Type "@rx (?i)^application/json" \
+    "id:200001,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
 """
+API_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _ANOMALY_RULES = frozenset({949110, 949111, 980130, 980140})  # totals, not attacks
 
 
@@ -70,9 +73,14 @@ class CrsEngine:
         paranoia_level: int = 1,
         rules_dir: Path = RULES_DIR,
         setup_file: Path = SETUP_FILE,
+        allowed_methods: Iterable[str] = API_METHODS,
         extra_rules: str = "",
     ) -> CrsEngine:
-        """Load the rule set; ``extra_rules`` (SecLang, e.g. exclusions) go last."""
+        """Load the rule set; ``extra_rules`` (SecLang, e.g. exclusions) go last.
+
+        ``allowed_methods`` replaces CRS's web-site default (GET HEAD POST OPTIONS):
+        an API's PUT, PATCH and DELETE are not attacks.
+        """
         if not 1 <= paranoia_level <= 4:
             raise ValueError(f"paranoia_level: 1 to 4, got {paranoia_level}")
         if not rules_dir.is_dir() or not setup_file.is_file():
@@ -88,6 +96,15 @@ class CrsEngine:
             f'SecAction "id:900000,phase:1,nolog,pass,t:none,'
             f'setvar:tx.paranoia_level={paranoia_level}"',
             "paranoia level",
+        )
+        methods = " ".join(sorted({m.upper() for m in allowed_methods}))
+        if not methods or not all(m.isalpha() for m in methods.split()):
+            raise ValueError(f"allowed_methods: HTTP method names, got {methods!r}")
+        _load(
+            rules,
+            f'SecAction "id:900001,phase:1,nolog,pass,t:none,'
+            f"setvar:'tx.allowed_methods={methods}'\"",
+            "allowed methods",
         )
         for path in sorted(rules_dir.glob("REQUEST-*.conf")):
             if not path.name.startswith(SKIPPED):
@@ -121,12 +138,21 @@ class CrsEngine:
                 continue
             seen[message.rule_id] = RuleMatch(
                 rule_id=message.rule_id,
-                message=message.message,
-                data=message.data[:512],
+                message=_text(message, "message"),
+                data=_text(message, "data")[:512],
                 severity=message.severity,
                 tags=tuple(message.tags),
             )
         return list(seen.values())
+
+
+def _text(message: RuleMessage, field: str) -> str:
+    """A message field; the binding decodes it as UTF-8 and fails on other bytes
+    (a matched latin-1 value), which must not lose the match."""
+    try:
+        return str(getattr(message, field))
+    except UnicodeDecodeError:
+        return "(matched data is not UTF-8)"
 
 
 def _quiet(_: str) -> None:
