@@ -88,6 +88,11 @@ class CrsEngine:
                 f"the Core Rule Set is not installed ({rules_dir}, {setup_file}): "
                 "apt-get install modsecurity-crs"
             )
+        files = [
+            p for p in sorted(rules_dir.glob("REQUEST-*.conf")) if not p.name.startswith(SKIPPED)
+        ]
+        if not files:
+            raise CrsError(f"no REQUEST-*.conf rule files in {rules_dir}")
         rules = RulesSet()
         _load(rules, _BASE, "base")
         _load_file(rules, setup_file)
@@ -106,9 +111,8 @@ class CrsEngine:
             f"setvar:'tx.allowed_methods={methods}'\"",
             "allowed methods",
         )
-        for path in sorted(rules_dir.glob("REQUEST-*.conf")):
-            if not path.name.startswith(SKIPPED):
-                _load_file(rules, path)
+        for path in files:
+            _load_file(rules, path)
         if extra_rules:
             _load(rules, extra_rules, "extra rules")
         return cls(rules, paranoia_level)

@@ -38,13 +38,14 @@ from detectors.payload.rule_words import unix_commands
 
 # Characters no rule-free value needs. ``=`` and ``&`` only count when encoded: the
 # raw separators of a query or form body are turned into spaces before decoding.
-# ``: , @ +`` are left out: timestamps, lists, e-mail addresses and phone numbers hold
-# them, and no PL1 rule needs them without one of the others or a keyword (measured on
-# the CRS regression cases).
-_TRIGGER_RE = re.compile(r"[\"'<>;|&$(){}\[\]`\\*^~!#=%?\x00-\x1f\x7f-\U0010ffff]")
+# ``: , @ +`` and letters beyond ASCII are left out: timestamps, lists, e-mail
+# addresses, phone numbers and names in most languages hold them, and no PL1 rule needs
+# them without one of the others or a keyword (measured on the CRS regression cases).
+_TRIGGER_RE = re.compile(r"[\"'<>;|&$(){}\[\]`\\*^~!#=%?\x00-\x1f\x7f]")
 _PATH_RE = re.compile(
-    r"[\"'<>;|&$(){}\[\]`\\*^~!#=%@,:?+\s\x00-\x1f\x7f-\U0010ffff]|//|\.[a-z]|\.\."
+    r"[\"'<>;|&$(){}\[\]`\\*^~!#=%?\s\x00-\x1f\x7f-\U0010ffff]|//|\.\.|/\."
 )
+_EXTENSION = re.compile(r"\.[a-z0-9]+(?=/|$)")
 _SPACE_RE = re.compile(r"\s")
 SHAPE_HEADERS = frozenset(
     {"content-type", "content-length", "transfer-encoding", "connection", "host", "range",
@@ -61,41 +62,40 @@ _USUAL_HEADER = {
     ),
     "connection": re.compile(r"keep-alive|close|upgrade", re.IGNORECASE),
     "content-length": re.compile(r"\d{1,12}"),
+    "host": re.compile(r"(?:[a-z0-9.\-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?", re.IGNORECASE),
     "range": re.compile("(?!)"),  # never usual: 920190 judges ranges
     "request-range": re.compile("(?!)"),
 }
 _NUMERIC_HOST = re.compile(r"[\d.:\[\]a-f]*\d[\d.:\[\]a-f]*", re.IGNORECASE)
 
-# Words regex rules need even without metacharacters (lowercase substrings). Kept
-# short: most regex rules also need a metacharacter or whitespace, tested above.
+# Words regex rules need even without metacharacters or whitespace (lowercase
+# substrings). Ordinary words ("select", "insert", "script") are left to the tests for
+# whitespace and metacharacters, which every rule that uses them also needs; each
+# entry here is either needed by a CRS regression case or an attack token no ordinary
+# value holds.
 RX_KEYWORDS = (
-    # SQL functions and keywords that work without spaces or quotes
-    "select", "union", "sleep", "benchmark", "waitfor", "delay", "information_schema",
-    "sysobjects", "xp_", "sp_", "concat", "having", "procedure", "pg_", "dbms_", "utl_",
-    "0x", "char", "null", "true", "false", "like", "exec", "insert", "drop", "into",
-    # script and markup without brackets
-    "javascript", "vbscript", "script", "onerror", "onload", "alert", "eval", "document",
-    "window", "expression", "data:", "base64",
+    # SQL: functions, catalogues and database names that need no space or quote
+    "information_schema", "sysobjects", "xp_", "sp_executesql", "waitfor", "benchmark",
+    "sleep", "pg_", "dbms_", "utl_", "0x", "char", "having", "concat", "tempdb", "msdb",
+    "msys", "mysql.db", "northwind", "schema_name", "table_name", "master..", "db_name",
+    "4294967295", "4294967296", "2147483648", "2147483647", "2147483649", "0000012345",
+    "0000023456", "e-308", "1e309", "union",
+    # script without brackets
+    "javascript", "vbscript", "onerror", "onload", "base64", "data:", "xmlns", "xlink",
     # files, protocols and traversal
     "..", "/.", "etc/", "proc/", "passwd", "shadow", "boot.ini", "win.ini", "system32",
-    "cmd", "powershell", "file:", "ftp", "http", "php", "phar", "zip:", "glob:", "expect",
-    "dict:", "gopher", "ldap", "jar:", "netdoc", "ogg:", "rar:", "ssh2", "tftp",
-    "169.254", "metadata", "localhost", "127.0.0.1", "0.0.0.0", "[::", "burpcollaborator",  # noqa: S104
-    # Java, Node and templates
-    "java", "class", "runtime", "process", "jndi", "__proto__", "constructor", "prototype",
-    "require", "child_process", "include", "import", "__js_function", "_$$nd_func$$_",
-    "xmlns", "xlink", "phtml",
-    # database names and magic numbers (942140, 942220)
-    "tempdb", "msdb", "msys", "mysql.db", "northwind", "schema_name", "table_name",
-    "master..", "database", "db_name", "4294967295", "4294967296", "2147483648",
-    "2147483647", "2147483649", "0000012345", "0000023456", "e-308", "1e309",
-    # response splitting and session fixation
-    "set-cookie", "location", "jsessionid", "phpsessid", "aspsessionid", "sessionid",
+    "powershell", "file:", "ftp:", "http", "php", "phtml", "phar", "zip:", "glob:",
+    "expect:", "dict:", "gopher", "ldap:", "jar:", "netdoc", "ogg:", "rar:", "ssh2", "tftp",
+    "169.254", "metadata", "localhost", "127.0.0.1", "0.0.0.0", "[::",  # noqa: S104
+    # Java and Node
+    "java", "runtime", "process", "jndi", "__proto__", "constructor", "prototype",
+    "child_process", "__js_function", "_$$nd_func$$_",
+    # response splitting
+    "set-cookie",
 )  # fmt: skip
 _PM_FILE = re.compile(r'"@pmFromFile ([\w.-]+)"')
 _PM_INLINE = re.compile(r'"@pm ([^"]+)"')
 _RULE_PL = re.compile(r"paranoia-level/(\d)")
-_RESTRICTED = re.compile(r"tx\.restricted_headers=([^'\"]*)")
 # Words that make a phrase an attack only with whitespace between them: SQL as
 # libinjection tokenises it (942100: "case when x then y"), "x as y from" (942360) and
 # Windows batch conditions (932140: "if not defined", "for /f ... do").
@@ -112,10 +112,15 @@ _SPACED_WORDS = frozenset(
 )  # fmt: skip
 _WORD_RE = re.compile(r"[a-z_]+")
 _MEMO_MAX = 65_536
+_SESSION_NAME = re.compile(r"session|^cf(?:id|token|sid)$", re.IGNORECASE)
 _SQL_LEADING = re.compile(  # 942360: a statement glued to a number or symbol
     r"[\W\d]+\s*(?:alter|union|update|truncat|renam|inser|selec|delete|desc|load|create)",
     re.IGNORECASE,
 )
+_NODE_WORDS = (  # what 934100 looks for in a base64-decoded value
+    "_$$nd_func$$_", "__js_function", "function", "eval", "fromcharcode", "constructor",
+    "module.exports",
+)  # fmt: skip
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{8,}={0,2}")
 
 
@@ -128,6 +133,7 @@ class Prefilter:
         *,
         allowed_methods: Iterable[str],
         restricted_headers: Iterable[str] = (),
+        restricted_extensions: Iterable[str] = (),
         commands: frozenset[str] | None = None,
     ) -> None:
         self._keywords = ahocorasick.Automaton()
@@ -136,6 +142,7 @@ class Prefilter:
         self._keywords.make_automaton()
         self._methods = frozenset(m.upper() for m in allowed_methods)
         self._restricted = frozenset(h.lower() for h in restricted_headers)
+        self._extensions = frozenset(e.lower() for e in restricted_extensions)
         self._commands = commands  # None: every value with whitespace is suspicious
         self._memo: dict[object, bool] = {}
 
@@ -148,17 +155,22 @@ class Prefilter:
         return cls(
             (*RX_KEYWORDS, *rule_phrases(rules_dir, paranoia_level)),
             allowed_methods=allowed_methods,
-            restricted_headers=restricted_headers(rules_dir),
+            restricted_headers=policy_list(rules_dir, "restricted_headers"),
+            restricted_extensions=policy_list(rules_dir, "restricted_extensions"),
             commands=unix_commands(rules_dir),
         )
 
     def suspicious(self, request: RebuiltRequest) -> bool:
-        """The request line or body holds something a rule could match."""
+        """The request line or body, or a header describing them, holds something a
+        rule could match (other headers: ``suspicious_header``)."""
         if request.method not in self._methods:
             return True
         path, _, query = request.uri.partition("?")
-        if _PATH_RE.search(path.lower()) or self._has_keyword(path):
+        lowered = path.lower()
+        if _PATH_RE.search(lowered) or self._has_keyword(lowered):
             return True
+        if any(e in self._extensions for e in _EXTENSION.findall(lowered)):
+            return True  # 920440
         if query:
             known = self._memo.get(query)
             if known is None:
@@ -166,7 +178,11 @@ class Prefilter:
             if known:
                 return True
         for name, value in request.headers:
-            if name in SHAPE_HEADERS and self.suspicious_header(name, value):
+            if (
+                name in SHAPE_HEADERS
+                and name not in self._restricted
+                and self.suspicious_header(name, value)
+            ):
                 return True
         if request.body:
             if request.method in ("GET", "HEAD"):
@@ -174,6 +190,10 @@ class Prefilter:
             if self._suspicious_body(request.body, request.content_type):
                 return True
         return False
+
+    def restricted(self, name: str) -> bool:
+        """A header name CRS's policy refuses (920450): judged with the headers."""
+        return name in self._restricted
 
     def suspicious_header(self, name: str, value: str) -> bool:
         """A header value a rule could match (whitespace is ordinary in headers)."""
@@ -201,17 +221,21 @@ class Prefilter:
                 return _NUMERIC_HOST.fullmatch(value) is not None  # 920350
             return "charset" in value.lower() and name != "content-type"  # 920600
         if name == "cookie":
-            return self._suspicious_form(value.replace("; ", "&").replace(";", "&"))
+            cookies = value.replace("; ", "&").replace(";", "&")
+            return self._suspicious_form(cookies, arguments=False)
         plain = _decode(value)
         return bool(_TRIGGER_RE.search(plain)) or self._has_keyword(plain)
 
     # -- parts ---------------------------------------------------------------------
 
-    def _suspicious_form(self, text: str) -> bool:
+    def _suspicious_form(self, text: str, *, arguments: bool = True) -> bool:
         for pair in text.split("&"):
             name, _, value = pair.partition("=")
-            if self._suspicious_plain(_decode(name)) or self._suspicious_plain(_decode(value)):
+            name = _decode(name)
+            if self._suspicious_plain(name) or self._suspicious_plain(_decode(value)):
                 return True
+            if arguments and _SESSION_NAME.search(name):
+                return True  # 943110/943120 relate a session id argument to the Referer
         return False
 
     def _suspicious_body(self, body: bytes, content_type: str) -> bool:
@@ -246,8 +270,8 @@ class Prefilter:
         """932150: a value that opens with a command word (after an optional path)."""
         if self._commands is None:
             return True
-        word = plain.split(None, 1)[0].rpartition("/")[2].lower()
-        return word in self._commands
+        first = plain.split(None, 1)
+        return bool(first) and first[0].rpartition("/")[2].lower() in self._commands
 
     def _base64_keyword(self, value: str) -> bool:
         """934100 decodes base64 values before it looks for Node.js payloads."""
@@ -257,7 +281,8 @@ class Prefilter:
             decoded = binascii.a2b_base64(value + "==")
         except binascii.Error:
             return False
-        return self._has_keyword(decoded.decode("latin-1"))
+        text = decoded.decode("latin-1").lower()
+        return any(word in text for word in _NODE_WORDS)
 
     def _has_keyword(self, text: str) -> bool:
         return next(self._keywords.iter(text.lower()), None) is not None
@@ -280,11 +305,13 @@ def rule_phrases(rules_dir: Path, paranoia_level: int) -> Iterator[str]:
                             yield line.strip()
 
 
-def restricted_headers(rules_dir: Path) -> tuple[str, ...]:
-    """The header names CRS refuses (``tx.restricted_headers``, rule 920450)."""
+def policy_list(rules_dir: Path, name: str) -> tuple[str, ...]:
+    """A list from CRS's default policy (``tx.restricted_headers`` for 920450,
+    ``tx.restricted_extensions`` for 920440), as the rules read it."""
     init = rules_dir / "REQUEST-901-INITIALIZATION.conf"
-    found = _RESTRICTED.search(init.read_text(encoding="utf-8")) if init.is_file() else None
-    return tuple(h.strip("/") for h in found.group(1).split()) if found else ()
+    text = init.read_text(encoding="utf-8") if init.is_file() else ""
+    found = re.search(rf"tx\.{name}=([^'\"]*)", text)
+    return tuple(item.strip("/") for item in found.group(1).split()) if found else ()
 
 
 def _decode(text: str) -> str:
