@@ -240,6 +240,7 @@ class Emitter:
                 upstreams[int(rand() * len(upstreams))],
                 self.actor,
                 self.attack_id,
+                "",  # body: its text is left out; an episode that needs it adds it
             ),
         )
 

@@ -123,28 +123,30 @@ def _dash(text: str) -> str:
 
 
 def render_canonical(r: SimRequest) -> bytes:
-    """Gatewatch's canonical JSON event (DESIGN.md), ``ts`` RFC 3339 with ms and ``Z``."""
-    return _dumps(
-        {
-            "request_id": r.request_id,
-            "ts": _iso_ms(r.ts),
-            "client_ip": r.client_ip,
-            "method": r.method,
-            "scheme": r.scheme,
-            "host": r.host,
-            "path": r.path,
-            "query": r.query,
-            "status": r.status,
-            "latency_ms": r.latency_ms,
-            "request_bytes": r.request_bytes,
-            "response_bytes": r.response_bytes,
-            "user_agent": r.user_agent,
-            "user": r.user,
-            "api_key": r.api_key,
-            "tls_version": r.tls_version,
-            "headers": r.headers,
-        }
-    )
+    """Gatewatch's canonical JSON event (DESIGN.md), ``ts`` RFC 3339 with ms and ``Z``;
+    ``body`` only when the request carries its text."""
+    event = {
+        "request_id": r.request_id,
+        "ts": _iso_ms(r.ts),
+        "client_ip": r.client_ip,
+        "method": r.method,
+        "scheme": r.scheme,
+        "host": r.host,
+        "path": r.path,
+        "query": r.query,
+        "status": r.status,
+        "latency_ms": r.latency_ms,
+        "request_bytes": r.request_bytes,
+        "response_bytes": r.response_bytes,
+        "user_agent": r.user_agent,
+        "user": r.user,
+        "api_key": r.api_key,
+        "tls_version": r.tls_version,
+        "headers": r.headers,
+    }
+    if r.body:
+        event["body"] = r.body
+    return _dumps(event)
 
 
 # --- Kong ----------------------------------------------------------------------------

@@ -27,6 +27,8 @@ class SimRequest(NamedTuple):
     upstream service, negative when no upstream answered. ``route`` is the template
     the API declares (``/api/v1/users/{userId}``) and ``service`` the upstream service
     that serves it, at ``upstream_host``. ``attack_id`` is empty for benign traffic.
+    ``body`` is the request body as text, for the few requests whose body matters to a
+    reader (injection payloads); empty otherwise, even when ``request_body_bytes`` is not.
     """
 
     request_id: str
@@ -56,6 +58,7 @@ class SimRequest(NamedTuple):
     upstream_host: str
     actor: str
     attack_id: str = ""
+    body: str = ""
 
     @property
     def uri(self) -> str:

@@ -21,6 +21,8 @@ scraping               -                                    rate_anomaly
 data_exfiltration      export, bulk                         data_exfiltration
 oversized_payload      -                                    oversized_payload
 malformed_request      -                                    malformed_request
+injection              scanner, manual, json_api            injection,
+                                                            malformed_request, anomaly
 token_misuse           api_key, bearer, query               token_misuse
 insecure_transport     plain_http, weak_tls                 insecure_transport
 =====================  ===================================  ==========================
@@ -29,11 +31,11 @@ The schedule. Episodes start after a warm-up (10% of the run or 5 minutes, which
 is less) and end before the last 5% (at most a minute). Each kind belongs to a *lane*
 (``auth``: brute force, stuffing, takeover, user enumeration; ``spray``: password
 spraying, slow by nature; ``objects``: BOLA, scraping, exfiltration; ``surface``:
-scanning, malformed requests, oversized payloads; ``credentials``: token misuse,
-insecure transport). A lane's episodes never overlap: its window is cut into one slot
-per episode, in a seeded random order, and each episode lasts its kind's nominal
-length (jittered) or 80% of its slot, whichever is less, at a random place in the
-slot. Episodes of different lanes may overlap; they never share an address, an
+scanning, malformed requests, oversized payloads, injection; ``credentials``: token
+misuse, insecure transport). A lane's episodes never overlap: its window is cut into
+one slot per episode, in a seeded random order, and each episode lasts its kind's
+nominal length (jittered) or 80% of its slot, whichever is less, at a random place in
+the slot. Episodes of different lanes may overlap; they never share an address, an
 account or a key, so a finding's evidence still names one episode. A run shorter
 than the sum of nominal lengths compresses the episodes (a password spray then runs
 faster than a real one: give ``--duration 3600`` or more for realistic pacing).
@@ -53,6 +55,7 @@ from ingest.simulator.attacks.auth import (
 from ingest.simulator.attacks.base import AttackEpisode, EpisodeContext
 from ingest.simulator.attacks.enumeration import Bola, EndpointScanning, UserEnumeration
 from ingest.simulator.attacks.keys import TokenMisuse
+from ingest.simulator.attacks.payloads import Injection
 from ingest.simulator.attacks.transport import InsecureTransport, MalformedRequests
 from ingest.simulator.attacks.volume import DataExfiltration, OversizedPayload, Scraping
 from ingest.simulator.traffic import SimulationConfig
@@ -78,6 +81,7 @@ ATTACKS: dict[str, type[AttackEpisode]] = {
     "data_exfiltration": DataExfiltration,
     "oversized_payload": OversizedPayload,
     "malformed_request": MalformedRequests,
+    "injection": Injection,
     "token_misuse": TokenMisuse,
     "insecure_transport": InsecureTransport,
 }

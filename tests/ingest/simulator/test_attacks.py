@@ -217,6 +217,26 @@ def _malformed(requests: list[SimRequest]) -> None:
     assert len(requests) >= 30
 
 
+def _injection_scanner(requests: list[SimRequest]) -> None:
+    assert len(requests) >= 40 and len({r.client_ip for r in requests}) == 1
+    assert 2 <= len({(r.method, r.route) for r in requests}) <= 4
+    assert requests[-1].ts - requests[0].ts < 45  # a burst
+    assert any(r.body for r in requests) and any(r.query or "%" in r.path for r in requests)
+
+
+def _injection_manual(requests: list[SimRequest]) -> None:
+    assert 7 <= len(requests) <= 20 and len({r.client_ip for r in requests}) == 1
+    assert all(r.headers["cookie"].startswith("sid=") for r in requests)
+    assert requests[0].user_agent.startswith("Mozilla/5.0")
+
+
+def _injection_json_api(requests: list[SimRequest]) -> None:
+    assert len(requests) >= 20 and len({r.headers["x-api-key"] for r in requests}) == 1
+    assert all(r.method in ("POST", "PUT") and r.body for r in requests)
+    kinds = {r.headers["content-type"] for r in requests}
+    assert kinds == {"application/json", "application/xml"}
+
+
 def _spread(requests: list[SimRequest], header: str) -> None:
     assert len({r.headers[header] for r in requests}) == 1  # one credential
     assert len({r.client_ip for r in requests}) >= 20
@@ -259,6 +279,9 @@ SHAPES: dict[tuple[str, str], Callable[[list[SimRequest]], None]] = {
     ("data_exfiltration", "bulk"): _exfiltration,
     ("oversized_payload", "default"): _oversized,
     ("malformed_request", "default"): _malformed,
+    ("injection", "scanner"): _injection_scanner,
+    ("injection", "manual"): _injection_manual,
+    ("injection", "json_api"): _injection_json_api,
     ("token_misuse", "api_key"): lambda r: _spread(r, "x-api-key"),
     ("token_misuse", "bearer"): lambda r: _spread(r, "authorization"),
     ("token_misuse", "query"): _key_in_query,
