@@ -186,7 +186,9 @@ class Detector(Generic[P]):
         """
         info = TAXONOMY[kind]
         finding = Finding(
-            id=finding_id(self.label, kind, entity_type, entity, detected_ts, discriminator),
+            id=finding_id(
+                self.label, kind, entity_type, entity, detected_ts, discriminator=discriminator
+            ),
             kind=kind,
             severity=severity or self.params.severity or info.severity,
             score=min(1.0, max(0.0, round(score, 3))),
@@ -213,6 +215,7 @@ def finding_id(
     entity_type: str,
     entity: str,
     detected_ts: float,
+    *,
     discriminator: str = "",
 ) -> str:
     """A stable id: the same episode in the same input always gets the same one.

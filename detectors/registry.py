@@ -13,6 +13,7 @@ from detectors.bola import Bola
 from detectors.brute_force import BruteForce
 from detectors.enumeration import EndpointScanning, UserEnumeration
 from detectors.keys import TokenMisuse
+from detectors.payload.detector import PayloadDetector
 from detectors.requests import MalformedRequest, OversizedPayload
 from detectors.spraying import PasswordSpraying
 from detectors.stuffing import CredentialStuffing
@@ -34,5 +35,6 @@ DETECTORS: dict[str, type[Detector[Any]]] = {
         MalformedRequest,
         TokenMisuse,
         InsecureTransport,
+        PayloadDetector,
     )
 }

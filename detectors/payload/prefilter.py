@@ -42,9 +42,7 @@ from detectors.payload.rule_words import unix_commands
 # addresses, phone numbers and names in most languages hold them, and no PL1 rule needs
 # them without one of the others or a keyword (measured on the CRS regression cases).
 _TRIGGER_RE = re.compile(r"[\"'<>;|&$(){}\[\]`\\*^~!#=%?\x00-\x1f\x7f]")
-_PATH_RE = re.compile(
-    r"[\"'<>;|&$(){}\[\]`\\*^~!#=%?\s\x00-\x1f\x7f-\U0010ffff]|//|\.\.|/\."
-)
+_PATH_RE = re.compile(r"[\"'<>;|&$(){}\[\]`\\*^~!#=%?\s\x00-\x1f\x7f-\U0010ffff]|//|\.\.|/\.")
 _EXTENSION = re.compile(r"\.[a-z0-9]+(?=/|$)")
 _SPACE_RE = re.compile(r"\s")
 SHAPE_HEADERS = frozenset(

@@ -9,12 +9,15 @@ client sent, never about what the log left out.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from gatewatch.event import Event
 
 _FORM = "application/x-www-form-urlencoded"
 _JSON = "application/json"
+_ODD_SEGMENT = re.compile(r"[^A-Za-z0-9._~\-/]")  # "/" for the whole path's quick test
+_ARG_UNSAFE = re.compile(r"[&=#+]")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -34,7 +37,8 @@ class RebuiltRequest:
 
 
 def rebuild(event: Event) -> RebuiltRequest:
-    """The request an event stands for.
+    """The request an event stands for. Path segments that hold more than a name or
+    an id are also passed as arguments (``odd_segments``).
 
     >>> from gatewatch.event import Event
     >>> e = Event("r1", 0.0, "203.0.113.9", "POST", "/login", "/login", 200,
@@ -59,9 +63,36 @@ def rebuild(event: Event) -> RebuiltRequest:
     else:
         headers.pop("content-length", None)
     uri = event.path or "/"
-    if event.query:
-        uri = f"{uri}?{event.query}"
+    query = event.query
+    odd = odd_segments(uri)
+    if odd:  # values in the path: the argument rules read them too
+        extra = "&".join(f"{name}={_ARG_UNSAFE.sub(_escape, raw)}" for name, raw in odd)
+        query = f"{query}&{extra}" if query else extra
+    if query:
+        uri = f"{uri}?{query}"
     return RebuiltRequest(event.method or "GET", uri, tuple(headers.items()), body)
+
+
+def odd_segments(path: str) -> list[tuple[str, str]]:
+    """Path segments that hold more than a name or an id, named ``path.N`` (their
+    position): an API takes values in its path, and an attack comes there too.
+
+    >>> odd_segments("/api/v1/products/1234/reviews")
+    []
+    >>> odd_segments("/api/v1/products/%27%20OR%201%3D1--/reviews")
+    [('path.4', '%27%20OR%201%3D1--')]
+    """
+    if not _ODD_SEGMENT.search(path):
+        return []
+    return [
+        (f"path.{index}", segment)
+        for index, segment in enumerate(path.split("/"))
+        if segment and _ODD_SEGMENT.search(segment)
+    ]
+
+
+def _escape(found: re.Match[str]) -> str:
+    return f"%{ord(found.group()):02X}"
 
 
 def _guess_content_type(body: str) -> str:

@@ -49,7 +49,7 @@ def finite_words(pattern: str) -> frozenset[str] | None:
     is not a literal, a small character class or an optional part; None if a class is
     wide or the words are too many.
 
-    >>> sorted(finite_words("(?:l(?:s(?:of)?|ess)|z?cat|jobs\\s+-x)"))
+    >>> sorted(finite_words(r"(?:l(?:s(?:of)?|ess)|z?cat|jobs\\s+-x)"))
     ['cat', 'jobs', 'less', 'ls', 'lsof', 'zcat']
     """
     try:
