@@ -157,6 +157,10 @@ class Detector(Generic[P]):
         """How many entities this detector holds state for (bounded: contract tests)."""
         return 0
 
+    def counters(self) -> dict[str, int]:
+        """Running totals of the detector's work, for /metrics (none by default)."""
+        return {}
+
     # -- for subclasses -------------------------------------------------------------
 
     def raise_finding(

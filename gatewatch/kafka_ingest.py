@@ -373,12 +373,10 @@ class KafkaIngest:
             if alerting is not None:
                 alerting.on_finding(finding)
 
+        engine = build_engine(settings, store_finding)
+        metrics.watch(engine)
         self._batches = BatchStore(
-            _pipelines(settings, masker),
-            writer,
-            masker,
-            metrics,
-            engine=build_engine(settings, store_finding),
+            _pipelines(settings, masker), writer, masker, metrics, engine=engine
         )
         # Taken by a batch from insert to commit, and by the revoke callback, so
         # partitions never leave while their records are stored but not committed.

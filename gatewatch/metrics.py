@@ -7,9 +7,14 @@ uses do not collide.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from detectors.engine import DetectionEngine
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +52,15 @@ class Metrics:
             registry=self.registry,
         )
         self._server: Any = None
+        self._detectors: _DetectorCollector | None = None
+
+    def watch(self, engine: DetectionEngine) -> None:
+        """Report the detectors' state and work: entities tracked per detector and
+        their counters (the payload stage: requests skipped, remembered, run by CRS)."""
+        if self._detectors is None:
+            self._detectors = _DetectorCollector(engine)
+            self.registry.register(self._detectors)
+        self._detectors.engine = engine  # a restarted pipeline reports its own
 
     def serve(self, host: str, port: int) -> int:
         """Start the /metrics HTTP endpoint; returns the port (0 picks a free one)."""
@@ -60,3 +74,28 @@ class Metrics:
         if self._server is not None:
             self._server.shutdown()
             self._server = None
+
+
+class _DetectorCollector(Collector):
+    """Read at scrape time: plain integer reads, safe while detection runs."""
+
+    def __init__(self, engine: DetectionEngine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        tracked = GaugeMetricFamily(
+            "gatewatch_detector_tracked",
+            "Entities a detector holds state for",
+            labels=["detector"],
+        )
+        work = CounterMetricFamily(
+            "gatewatch_detector_work",
+            "Running totals of a detector's work",
+            labels=["detector", "counter"],
+        )
+        for detector in list(self.engine.detectors):
+            tracked.add_metric([detector.label], detector.tracked())
+            for name, value in detector.counters().items():
+                work.add_metric([detector.label, name], value)
+        yield tracked
+        yield work

@@ -425,6 +425,21 @@ class PayloadDetector(Detector[PayloadParams]):
         for episodes in self._episodes.values():
             episodes.advance(watermark)
 
+    def counters(self) -> dict[str, int]:
+        """Requests by how CRS judged them: skipped by the prefilter, answered from
+        memory, run through CRS (with the CRS runs, and the requests it flagged)."""
+        totals = {"requests": 0, "prefilter_skipped": 0, "remembered": 0, "crs_runs": 0}
+        totals["crs_flagged"] = 0
+        for inspector in (self.inspector, self.strict):
+            if inspector is not None:
+                stats = inspector.stats
+                totals["requests"] += stats.requests
+                totals["prefilter_skipped"] += stats.skipped
+                totals["remembered"] += stats.cached
+                totals["crs_runs"] += stats.crs
+                totals["crs_flagged"] += stats.flagged
+        return totals
+
     def tracked(self) -> int:
         open_episodes = sum(len(e) for e in self._episodes.values())
         return len(self.sources) + self.profiles.tracked() + open_episodes

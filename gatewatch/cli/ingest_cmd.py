@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
             writer.on_flush = lambda events, _dead: metrics.stored.inc(events)
             sink = _LockedWriter(writer, metrics, args.input)
             engine = build_engine(settings, findings_to(sink.add_finding, on_alert))
+            metrics.watch(engine)
             ticker = threading.Thread(target=sink.tick_until, args=(stop,), daemon=True)
             ticker.start()
             records = follow_file(
