@@ -42,7 +42,7 @@ from detectors.payload.inspector import PayloadInspector
 from detectors.payload.params import decode_component, request_params
 from detectors.payload.prefilter import Prefilter
 from detectors.payload.profiles import Deviation, DeviationKind, ParamProfiles, ValueClass
-from detectors.payload.request import RebuiltRequest, odd_segments, rebuild
+from detectors.payload.request import RebuiltRequest, rebuild
 from detectors.payload.signatures import own_signals
 from detectors.state import EntityTable
 from gatewatch.event import Event
@@ -236,9 +236,8 @@ class PayloadDetector(Detector[PayloadParams]):
         pairs: list[tuple[str, str]] = []
         if p.signatures or p.profiles:
             pairs = request_params(event.query, event.body, request.content_type)
-            odd = odd_segments(event.path)
-            if odd:
-                pairs.extend((name, decode_component(raw)) for name, raw in odd)
+            if request.path_args:
+                pairs.extend((name, decode_component(raw)) for name, raw in request.path_args)
         if p.signatures and (pairs or event.body):
             signals.extend(own_signals(pairs, event.body, request.content_type))
         deviations = self.profiles.check(event.route, pairs, event.ts) if p.profiles else []

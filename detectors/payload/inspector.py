@@ -31,6 +31,7 @@ _NOTHING: tuple[RuleMatch, ...] = ()
 # session id argument to an off-site Referer.
 _WITH_THE_LINE = frozenset({"referer"})
 Header = tuple[str, str]
+_Plan = tuple[tuple[Header, ...], tuple[Header, ...], bool]
 
 
 @dataclass(slots=True)
@@ -64,6 +65,7 @@ class PayloadInspector:
         self._verdicts: dict[object, tuple[RuleMatch, ...]] = {}
         self._header_cache_size = header_cache_size
         self._header_verdicts: dict[Header, tuple[RuleMatch, ...]] = {}
+        self._plans: dict[tuple[Header, ...], _Plan] = {}
 
     def inspect(self, request: RebuiltRequest) -> tuple[RuleMatch, ...]:
         stats = self.stats
@@ -71,18 +73,11 @@ class PayloadInspector:
         prefilter = self.prefilter
         if prefilter is None:
             return self._count(self._verdict(request, request, request.headers))
-        shape: list[Header] = []
-        suspicious_headers: list[Header] = []
-        for header in request.headers:
-            name = header[0]
-            if name in SHAPE_HEADERS and not prefilter.restricted(name):
-                shape.append(header)
-                continue
-            if name in _WITH_THE_LINE:
-                shape.append(header)
-            if prefilter.suspicious_header(*header):
-                suspicious_headers.append(header)
-        line = prefilter.suspicious(request)
+        plan = self._plans.get(request.headers)
+        if plan is None:
+            plan = self._plan(request.headers, prefilter)
+        shape, suspicious_headers, odd_shape = plan
+        line = odd_shape or prefilter.suspicious_line(request)
         if not line and not suspicious_headers:
             stats.skipped += 1
             return _NOTHING
@@ -91,11 +86,34 @@ class PayloadInspector:
         for header in suspicious_headers:
             matches.extend(self._header_verdict(header, shape))
         if line:
-            key = (request.method, request.uri, request.body, tuple(shape))
-            matches.extend(self._verdict(key, request, tuple(shape)))
+            key = (request.method, request.uri, request.body, shape)
+            matches.extend(self._verdict(key, request, shape))
         if stats.crs == before:
             stats.cached += 1
         return self._count(_unique(matches))
+
+    def _plan(self, headers: tuple[Header, ...], prefilter: Prefilter) -> _Plan:
+        """How a set of headers splits: those judged with the line, those judged alone
+        (the ones that could match a rule), and whether the line's own are unusual.
+        A client sends the same set request after request: it is worked out once."""
+        shape: list[Header] = []
+        alone: list[Header] = []
+        odd_shape = False
+        for header in headers:
+            name = header[0]
+            if name in SHAPE_HEADERS and not prefilter.restricted(name):
+                shape.append(header)
+                odd_shape = odd_shape or prefilter.suspicious_header(*header)
+                continue
+            if name in _WITH_THE_LINE:
+                shape.append(header)
+            if prefilter.suspicious_header(*header):
+                alone.append(header)
+        plan = (tuple(shape), tuple(alone), odd_shape)
+        if len(self._plans) >= self._header_cache_size:
+            self._plans.clear()
+        self._plans[headers] = plan
+        return plan
 
     def _count(self, matches: tuple[RuleMatch, ...]) -> tuple[RuleMatch, ...]:
         if matches:
@@ -114,7 +132,7 @@ class PayloadInspector:
             self._verdicts[key] = known
         return known
 
-    def _header_verdict(self, header: Header, shape: list[Header]) -> tuple[RuleMatch, ...]:
+    def _header_verdict(self, header: Header, shape: tuple[Header, ...]) -> tuple[RuleMatch, ...]:
         known = self._header_verdicts.get(header)
         if known is None:
             self.stats.crs += 1

@@ -161,26 +161,30 @@ class Prefilter:
     def suspicious(self, request: RebuiltRequest) -> bool:
         """The request line or body, or a header describing them, holds something a
         rule could match (other headers: ``suspicious_header``)."""
+        if self.suspicious_line(request):
+            return True
+        return any(
+            name in SHAPE_HEADERS
+            and name not in self._restricted
+            and self.suspicious_header(name, value)
+            for name, value in request.headers
+        )
+
+    def suspicious_line(self, request: RebuiltRequest) -> bool:
+        """The method, path, query or body (not the headers) holds something."""
         if request.method not in self._methods:
             return True
         path, _, query = request.uri.partition("?")
-        lowered = path.lower()
-        if _PATH_RE.search(lowered) or self._has_keyword(lowered):
+        known = self._memo.get(path)
+        if known is None:
+            known = self._memo_put(path, self._suspicious_path(path.lower()))
+        if known:
             return True
-        if any(e in self._extensions for e in _EXTENSION.findall(lowered)):
-            return True  # 920440
         if query:
             known = self._memo.get(query)
             if known is None:
                 known = self._memo_put(query, self._suspicious_form(query))
             if known:
-                return True
-        for name, value in request.headers:
-            if (
-                name in SHAPE_HEADERS
-                and name not in self._restricted
-                and self.suspicious_header(name, value)
-            ):
                 return True
         if request.body:
             if request.method in ("GET", "HEAD"):
@@ -188,6 +192,11 @@ class Prefilter:
             if self._suspicious_body(request.body, request.content_type):
                 return True
         return False
+
+    def _suspicious_path(self, lowered: str) -> bool:
+        if _PATH_RE.search(lowered) or self._has_keyword(lowered):
+            return True
+        return any(e in self._extensions for e in _EXTENSION.findall(lowered))  # 920440
 
     def restricted(self, name: str) -> bool:
         """A header name CRS's policy refuses (920450): judged with the headers."""

@@ -10,7 +10,7 @@ client sent, never about what the log left out.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gatewatch.event import Event
 
@@ -27,13 +27,8 @@ class RebuiltRequest:
     uri: str
     headers: tuple[tuple[str, str], ...]
     body: bytes
-
-    @property
-    def content_type(self) -> str:
-        for name, value in self.headers:
-            if name == "content-type":
-                return value
-        return ""
+    content_type: str = field(default="", compare=False)
+    path_args: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # odd_segments
 
 
 def rebuild(event: Event) -> RebuiltRequest:
@@ -70,7 +65,14 @@ def rebuild(event: Event) -> RebuiltRequest:
         query = f"{query}&{extra}" if query else extra
     if query:
         uri = f"{uri}?{query}"
-    return RebuiltRequest(event.method or "GET", uri, tuple(headers.items()), body)
+    return RebuiltRequest(
+        event.method or "GET",
+        uri,
+        tuple(headers.items()),
+        body,
+        headers.get("content-type", ""),
+        tuple(odd),
+    )
 
 
 def odd_segments(path: str) -> list[tuple[str, str]]:
