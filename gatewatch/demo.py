@@ -53,7 +53,7 @@ from ingest.sources.file import read_file
 
 FORMATS = ("kong", "nginx-json", "envoy")
 SIMULATED_SECONDS = 600.0
-LIVE_SECONDS = 3600.0  # live traffic while the dashboard serves: 24 attacks over an hour
+LIVE_SECONDS = 3600.0  # live traffic while the dashboard serves: 27 attacks over an hour
 BROKEN_LINES = (
     b'{"started_at": 1700000000000, "request": {"method": "GET", "uri": "/api/v1/orde',
     b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 binary TLS bytes on a plain port",

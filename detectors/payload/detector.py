@@ -69,6 +69,7 @@ _IDS = frozenset(
     {ValueClass.INTEGER, ValueClass.DECIMAL, ValueClass.UUID, ValueClass.HEX, ValueClass.DATE}
 )
 _SEVERITY_SCORE = {2: 0.75, 3: 0.65, 4: 0.5, 5: 0.4}
+_TYPED_IN = ("ARGS", "REQUEST_COOKIES", "REQUEST_HEADERS", "XML")  # where people write
 _META = re.compile(r"[^\w\s.,-]")  # a matched text without any is only words
 _HELD_MAX = 20
 _RULES_MAX = 20
@@ -315,7 +316,10 @@ class PayloadDetector(Detector[PayloadParams]):
         classes = {self.profiles.value_class(route, s.name) for s in main if s.name}
         # Words alone ("wget tote bag", "echo dot") are how people search; they only
         # count in a parameter that never holds words, or from a scanning source.
-        only_words = all(not _META.search(s.matched + s.fragment) for s in main)
+        only_words = all(
+            s.variable.startswith(_TYPED_IN) and not _META.search(s.matched + s.fragment)
+            for s in main
+        )
         if classes & (_IDS if only_words else _TYPED):
             score += 0.15
             context.append("in a parameter that holds ids or fixed values")
