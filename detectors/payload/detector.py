@@ -68,6 +68,7 @@ _TYPED = frozenset(
 _IDS = frozenset(
     {ValueClass.INTEGER, ValueClass.DECIMAL, ValueClass.UUID, ValueClass.HEX, ValueClass.DATE}
 )
+_WORDY = frozenset({ValueClass.FREE_TEXT, ValueClass.ENUM, ValueClass.TOKEN})
 _SEVERITY_SCORE = {2: 0.75, 3: 0.65, 4: 0.5, 5: 0.4}
 _TYPED_IN = ("ARGS", "REQUEST_COOKIES", "REQUEST_HEADERS", "XML")  # where people write
 _META = re.compile(r"[^\w\s.,-]")  # a matched text without any is only words
@@ -314,8 +315,9 @@ class PayloadDetector(Detector[PayloadParams]):
         rules = {s.rule_id for s in main}
         score += 0.1 * min(2, len(rules) - 1)
         classes = {self.profiles.value_class(route, s.name) for s in main if s.name}
-        # Words alone ("wget tote bag", "echo dot") are how people search; they only
-        # count in a parameter that never holds words, or from a scanning source.
+        # Words alone ("wget tote bag", "echo dot") are how people search: in a
+        # parameter learnt to hold words they count for little, unless the source is
+        # scanning. Where nothing is learnt yet (a new route, a header), they count.
         only_words = all(
             s.variable.startswith(_TYPED_IN) and not _META.search(s.matched + s.fragment)
             for s in main
@@ -329,7 +331,7 @@ class PayloadDetector(Detector[PayloadParams]):
         if scanning:
             score += 0.2
             context.append("the source is scanning")
-        elif only_words and not classes & _IDS:
+        elif only_words and classes & _WORDY and not classes & _IDS:
             score *= 0.55
             context.append("only words, where words are ordinary")
         return min(1.0, score), context
