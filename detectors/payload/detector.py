@@ -45,8 +45,9 @@ from detectors.payload.profiles import Deviation, DeviationKind, ParamProfiles, 
 from detectors.payload.request import RebuiltRequest, rebuild
 from detectors.payload.signatures import own_signals
 from detectors.state import EntityTable
+from detectors.taxonomy import TAXONOMY
 from gatewatch.event import Event
-from gatewatch.finding import EntityType
+from gatewatch.finding import EntityType, Severity
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ _IDS = frozenset(
 _WORDY = frozenset({ValueClass.FREE_TEXT, ValueClass.ENUM, ValueClass.TOKEN})
 _SEVERITY_SCORE = {2: 0.75, 3: 0.65, 4: 0.5, 5: 0.4}
 _TYPED_IN = ("ARGS", "REQUEST_COOKIES", "REQUEST_HEADERS", "XML")  # where people write
+_WORD = re.compile(r"[^\W\d_]+")  # letters only
 _META = re.compile(r"[^\w\s.,-]")  # a matched text without any is only words
 _HELD_MAX = 20
 _RULES_MAX = 20
@@ -125,6 +127,10 @@ class PayloadParams(DetectorParams):
     max_routes: Annotated[int, Field(gt=0)] = 2_000
     min_score: Annotated[float, Field(ge=0, le=1)] = Field(
         default=0.5, description="a request scoring less makes no finding on its own"
+    )
+    anomaly_min_score: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.3,
+        description="the floor for a profile deviation alone (below min_score: low severity)",
     )
     group: Literal["auto", "request", "source"] = Field(
         default="auto",
@@ -281,7 +287,8 @@ class PayloadDetector(Detector[PayloadParams]):
         scanning = source.scanner or len(source.flagged) >= self.params.scan_hits
         if scanning:
             score, context = self._score(event.route, attacks, deviations, scanning=True)
-        if score < self.params.min_score:
+        floor = self.params.min_score if attacks else self.params.anomaly_min_score
+        if score < floor:
             source.held.append(event.request_id)
             return
         held: list[str] = []
@@ -317,7 +324,8 @@ class PayloadDetector(Detector[PayloadParams]):
         classes = {self.profiles.value_class(route, s.name) for s in main if s.name}
         # Words alone ("wget tote bag", "echo dot") are how people search: in a
         # parameter learnt to hold words they count for little, unless the source is
-        # scanning. Where nothing is learnt yet (a new route, a header), they count.
+        # scanning. Where nothing is learnt yet (a new route, a header), only a single
+        # matched word in a plain phrase does ("if exist x cmd", "pg_catalog" count).
         only_words = all(
             s.variable.startswith(_TYPED_IN) and not _META.search(s.matched + s.fragment)
             for s in main
@@ -331,7 +339,7 @@ class PayloadDetector(Detector[PayloadParams]):
         if scanning:
             score += 0.2
             context.append("the source is scanning")
-        elif only_words and classes & _WORDY and not classes & _IDS:
+        elif only_words and not classes & _IDS and (classes & _WORDY or all(map(_plain, main))):
             score *= 0.55
             context.append("only words, where words are ordinary")
         return min(1.0, score), context
@@ -383,6 +391,11 @@ class PayloadDetector(Detector[PayloadParams]):
         }
         if deviations:
             extra["profile"] = [f"{d.name}: {d.reason}" for d in deviations[:5]]
+        severity = (  # a weak profile deviation is for the dashboard, not a pager
+            Severity.LOW
+            if score < self.params.min_score
+            else self.params.severity or TAXONOMY[kind].severity
+        )
         if self._per_request:
             self.raise_finding(
                 kind=kind,
@@ -396,6 +409,7 @@ class PayloadDetector(Detector[PayloadParams]):
                 evidence=[*held, event.request_id],
                 score=score,
                 subkind=subkind,
+                severity=severity,
                 extra=extra,
                 discriminator=event.request_id,
             )
@@ -415,6 +429,7 @@ class PayloadDetector(Detector[PayloadParams]):
             summary=f"{ip} sent {what} to {target} ({detail}) in {where}: {_quote(fragment)}; "
             f"{len(source.flagged)} flagged requests in {self.params.scan_window_s:.0f} s",
             score=score,
+            severity=severity,
             subkind=subkind,
             extra=extra,
         )
@@ -448,6 +463,16 @@ class PayloadDetector(Detector[PayloadParams]):
     def tracked(self) -> int:
         open_episodes = sum(len(e) for e in self._episodes.values())
         return len(self.sources) + self.profiles.tracked() + open_episodes
+
+
+def _plain(signal: Signal) -> bool:
+    """One word matched, in a phrase of plain words: how a search reads."""
+    words = signal.fragment.split()
+    return (
+        len(words) > 1
+        and _WORD.fullmatch(signal.matched.strip()) is not None
+        and all(map(_WORD.fullmatch, words))
+    )
 
 
 def _quote(text: str, limit: int = 80) -> str:

@@ -180,3 +180,22 @@ def test_bad_params_name_the_problem() -> None:
         PayloadParams.model_validate({"routes": {"/x": {"paranoia_level": 5}}})
     with pytest.raises(ValidationError, match="group"):
         PayloadParams(group="never")  # type: ignore[arg-type]
+
+
+def test_where_nothing_is_learnt_yet_only_a_plain_phrase_is_weighed_down() -> None:
+    fresh = events_at(route="/api/v1/new", path="/api/v1/new")
+    search = fresh(0, client_ip="198.51.100.5", query="q=echo+dot")  # one word matched
+    command = fresh(1, client_ip="198.51.100.6", query="q=time+sh+-c+whoami")
+    batch = fresh(2, client_ip="198.51.100.7", query="q=IF+EXIST+x.txt+ECHO+found")
+    findings = latest(run([search, command, batch]))
+    assert {f.evidence for f in findings} == {(command.request_id,), (batch.request_id,)}
+
+
+def test_a_new_parameter_on_a_warm_route_is_a_low_severity_anomaly() -> None:
+    odd = ev(500, client_ip="203.0.113.92", route="/api/v1/products/{id}",
+             path="/api/v1/products/1007", query="id=1007&debug=1")  # fmt: skip
+    (finding,) = latest(run([*warm_up(), odd]))
+    assert (finding.kind, finding.subkind) == ("anomaly", "parameter_profile")
+    assert finding.severity == "low" and finding.score < 0.5
+    assert finding.extra["where"] == "ARGS:debug"
+    assert run([*warm_up(), odd], anomaly_min_score=0.5) == []
