@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import resource
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from detectors.engine import DetectionEngine
+from gatewatch.event import Event
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 OUT = Path(__file__).resolve().parent / "out"
@@ -33,6 +37,16 @@ def timed() -> Iterator[Timing]:
     yield timing
     timing.wall = time.perf_counter() - wall
     timing.cpu = cpu_seconds() - cpu
+
+
+def feed(engine: DetectionEngine, events: Iterable[Event]) -> Timing:
+    """Feed ``events`` through ``engine`` to the end of input, timed (after a GC)."""
+    gc.collect()
+    with timed() as timing:
+        for event in events:
+            engine.process(event)
+        engine.finish()
+    return timing
 
 
 def repeat_ms(fn: Callable[[], object], runs: int = 7) -> tuple[float, float]:

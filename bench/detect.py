@@ -14,7 +14,7 @@ import time
 import tracemalloc
 from typing import Any
 
-from bench.common import figure, timed
+from bench.common import feed, figure, timed
 from detectors.engine import DetectionEngine
 from gatewatch.event import Event
 from gatewatch.settings import load_settings
@@ -41,11 +41,7 @@ def _events(settings: Any) -> tuple[list[Record], list[Event]]:
 def _detectors_cost(settings: Any, events: list[Event]) -> None:
     detectors = build_detectors(settings)
     engine = DetectionEngine(detectors, lambda f: None, allowed_lateness_s=5)
-    gc.collect()
-    with timed() as t:
-        for event in events:
-            engine.process(event)
-        engine.finish()
+    t = feed(engine, events)
     figure(
         "all detectors together",
         t.cpu / len(events) * 1e6,

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import gc
 import gzip
 import hashlib
 import math
@@ -51,7 +50,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from bench.common import OUT, SHARED_DATA, figure, timed
+from bench.common import OUT, SHARED_DATA, feed, figure, timed
 from bench.payload_sets import (
     CSIC,
     PayloadMix,
@@ -818,11 +817,7 @@ def throughput_section(args: argparse.Namespace) -> None:
     ):
         detector = PayloadDetector(params)
         engine = DetectionEngine([detector], lambda f: None, allowed_lateness_s=5)
-        gc.collect()
-        with timed() as t:
-            for event in events:
-                engine.process(event)
-            engine.finish()
+        t = feed(engine, events)
         figure(
             label,
             len(events) / t.cpu,
