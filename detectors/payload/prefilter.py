@@ -28,11 +28,11 @@ import binascii
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from urllib.parse import unquote_plus
 
 import ahocorasick
 import orjson
 
+from detectors.payload.params import decode_component
 from detectors.payload.request import RebuiltRequest
 from detectors.payload.rule_words import unix_commands
 
@@ -230,7 +230,7 @@ class Prefilter:
         if name == "cookie":
             cookies = value.replace("; ", "&").replace(";", "&")
             return self._suspicious_form(cookies, arguments=False)
-        plain = _decode(value)
+        plain = decode_component(value)
         return bool(_TRIGGER_RE.search(plain)) or self._has_keyword(plain)
 
     # -- parts ---------------------------------------------------------------------
@@ -238,8 +238,8 @@ class Prefilter:
     def _suspicious_form(self, text: str, *, arguments: bool = True) -> bool:
         for pair in text.split("&"):
             name, _, value = pair.partition("=")
-            name = _decode(name)
-            if self._suspicious_plain(name) or self._suspicious_plain(_decode(value)):
+            name = decode_component(name)
+            if self._suspicious_plain(name) or self._suspicious_plain(decode_component(value)):
                 return True
             if arguments and _SESSION_NAME.search(name):
                 return True  # 943110/943120 relate a session id argument to the Referer
@@ -259,7 +259,7 @@ class Prefilter:
         return self._suspicious_value(text)
 
     def _suspicious_value(self, value: str) -> bool:
-        return self._suspicious_plain(_decode(value))
+        return self._suspicious_plain(decode_component(value))
 
     def _suspicious_plain(self, plain: str) -> bool:
         if not plain:
@@ -319,14 +319,6 @@ def policy_list(rules_dir: Path, name: str) -> tuple[str, ...]:
     text = init.read_text(encoding="utf-8") if init.is_file() else ""
     found = re.search(rf"tx\.{name}=([^'\"]*)", text)
     return tuple(item.strip("/") for item in found.group(1).split()) if found else ()
-
-
-def _decode(text: str) -> str:
-    """Percent-decoded twice (``+`` is a space), as the rules' transformations do."""
-    if "%" not in text and "+" not in text:
-        return text
-    once = unquote_plus(text, errors="surrogateescape")
-    return unquote_plus(once, errors="surrogateescape") if "%" in once else once
 
 
 def _json_strings(document: object) -> Iterator[str]:
