@@ -16,11 +16,13 @@ its finding as evidence.
 
 Findings: ``injection`` with a subkind (sqli, xss, cmdi, traversal, rfi, ssrf, ssti,
 nosqli, xxe, crlf, ldap, session_fixation), ``malformed_request`` and
-``oversized_payload`` from CRS's protocol rules, and ``anomaly``/``parameter_profile``
-for profile deviations with no signature. Each carries the rule ids, the parameter and
-the decoded fragment. ``group`` says how: one finding per request (``gatewatch detect``
-by default, so every flagged request is judged on its own) or one episode per source
-and subkind (streaming, so an attack is one finding that grows).
+``oversized_payload`` from CRS's protocol rules, ``endpoint_scanning``/``probe_path``
+for a path shaped like a probe for files (``paths``), and ``anomaly``/
+``parameter_profile`` for profile deviations with no signature. Each carries the rule
+ids, the parameter and the decoded fragment. ``group`` says how: one finding per
+request (``gatewatch detect`` by default, so every flagged request is judged on its
+own) or one episode per source and subkind (streaming, so an attack is one finding that
+grows).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from detectors.episodes import Episodes
 from detectors.payload.classify import Signal, read
 from detectors.payload.inspector import PayloadInspector
 from detectors.payload.params import decode_component, request_params
+from detectors.payload.paths import probe_path
 from detectors.payload.prefilter import Prefilter
 from detectors.payload.profiles import Deviation, DeviationKind, ParamProfiles, ValueClass
 from detectors.payload.request import RebuiltRequest, rebuild
@@ -53,7 +56,7 @@ log = logging.getLogger(__name__)
 
 Level = Annotated[int, Field(ge=1, le=4)]
 Positive = Annotated[float, Field(gt=0)]
-_FINDING_KINDS = ("injection", "malformed_request", "oversized_payload")
+_FINDING_KINDS = ("injection", "malformed_request", "oversized_payload", "endpoint_scanning")
 _TYPED = frozenset(
     {
         ValueClass.INTEGER,
@@ -92,6 +95,7 @@ _SUBKIND_NAMES = {
     "protocol": "protocol violations",
     "argument_limits": "argument size limits",
     "parameter_profile": "values far outside their parameter's profile",
+    "probe_path": "a probe for files left behind",
 }
 
 
@@ -188,6 +192,7 @@ class PayloadDetector(Detector[PayloadParams]):
         "injection",
         "malformed_request",
         "oversized_payload",
+        "endpoint_scanning",
         "anomaly",
     )
     Params: ClassVar[type[DetectorParams]] = PayloadParams
@@ -246,8 +251,12 @@ class PayloadDetector(Detector[PayloadParams]):
             pairs = request_params(event.query, event.body, request.content_type)
             if request.path_args:
                 pairs.extend((name, decode_component(raw)) for name, raw in request.path_args)
-        if p.signatures and (pairs or event.body):
-            signals.extend(own_signals(pairs, event.body, request.content_type))
+        if p.signatures:
+            if pairs or event.body:
+                signals.extend(own_signals(pairs, event.body, request.content_type))
+            probe = probe_path(event.path)
+            if probe is not None:
+                signals.append(probe)
         deviations = self.profiles.check(event.route, pairs, event.ts) if p.profiles else []
         if route is not None and route.exclude_params:
             signals = [s for s in signals if s.name not in route.exclude_params]

@@ -199,3 +199,20 @@ def test_a_new_parameter_on_a_warm_route_is_a_low_severity_anomaly() -> None:
     assert finding.severity == "low" and finding.score < 0.5
     assert finding.extra["where"] == "ARGS:debug"
     assert run([*warm_up(), odd], anomaly_min_score=0.5) == []
+
+
+@pytest.mark.parametrize(
+    "path", ["/tienda1/publico/carrito.jsp.java", "/login.jsp/123.jsp", "/index.php~"]
+)
+def test_a_probe_for_files_left_behind_is_endpoint_scanning(path: str) -> None:
+    probe = ev(500, client_ip="203.0.113.93", path=path, route=path, query="")
+    (finding,) = latest(run([*warm_up(), probe]))
+    assert 990600 in finding.extra["rules"]
+    assert finding.evidence == (probe.request_id,)
+    if not path.endswith("~"):  # CRS's backup-file rule (920500) names the other
+        assert (finding.kind, finding.subkind) == ("endpoint_scanning", "probe_path")
+
+
+@pytest.mark.parametrize("path", ["/static/app.min.js", "/downloads/gatewatch-1.0.tar.gz"])
+def test_files_sites_do_serve_are_not_probes(path: str) -> None:
+    assert run([ev(0, path=path, route=path, query="")], profiles=False) == []
