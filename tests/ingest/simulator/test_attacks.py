@@ -22,16 +22,11 @@ from ingest.simulator.request import SimRequest
 from ingest.simulator.traffic import SimulationConfig, build_actors, generate, run
 from ingest.simulator.traps import TRAPS, build_traps
 from ingest.sources.base import Record
+from tests.ingest.simulator.conftest import quiet
 
 CONFIG = SimulationConfig(seed=21, duration_s=900.0)
 # A quieter benign crowd, for the tests that generate several runs.
-QUIET = SimulationConfig(
-    duration_s=300.0,
-    web_session_rate=0.3,
-    corporate_session_rate=0.2,
-    mobile_session_rate=0.3,
-    partner_rate=2.0,
-)
+QUIET = quiet()
 TRAP_ACTORS = {"stale-app", "admin", "catalogue-browser", "signup", "uploader"}
 FINDING_KINDS = {
     "brute_force", "credential_stuffing", "password_spraying", "bola", "endpoint_scanning",

@@ -15,15 +15,9 @@ from ingest.simulator.labels import LabelWriter, rfc3339_ms, write_label_dir
 from ingest.simulator.render import render_canonical
 from ingest.simulator.request import SimRequest
 from ingest.simulator.traffic import SimulationConfig, generate
+from tests.ingest.simulator.conftest import quiet
 
-CONFIG = SimulationConfig(
-    seed=31,
-    duration_s=300.0,
-    web_session_rate=0.3,
-    corporate_session_rate=0.2,
-    mobile_session_rate=0.3,
-    partner_rate=2.0,
-)
+CONFIG = quiet(seed=31)
 SCORER = Path(__file__).resolve().parents[4] / "shared" / "eval" / "score.py"
 
 

@@ -31,16 +31,10 @@ from ingest.simulator.render import RENDERERS, render_canonical
 from ingest.simulator.request import SimRequest
 from ingest.simulator.traffic import SimulationConfig, generate, run
 from ingest.sources.base import Record
+from tests.ingest.simulator.conftest import quiet
 
 CONFIG = SimulationConfig(seed=41, duration_s=3600.0)
-QUIET = SimulationConfig(
-    seed=42,
-    duration_s=300.0,
-    web_session_rate=0.3,
-    corporate_session_rate=0.2,
-    mobile_session_rate=0.3,
-    partner_rate=2.0,
-)
+QUIET = quiet(seed=42)
 STATUSES = {200, 201, 202, 400, 401, 403, 404, 415, 500, 502, 503, 504}
 _BY_VALUE = {p.value: p for family in CORPUS.values() for p in family if not p.operator}
 _BY_OPERATOR = {p.operator: p for p in CORPUS["nosqli"] if p.operator}
