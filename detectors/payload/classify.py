@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote_plus
 
 from detectors.crs import RuleMatch
@@ -68,8 +69,10 @@ class Signal:
     paranoia_level: int
 
 
+@lru_cache(maxsize=4096)
 def read(match: RuleMatch) -> Signal:
-    """The signal of one match.
+    """The signal of one match (remembered: a cached CRS verdict repeats its matches,
+    and reading one parses its message).
 
     >>> from detectors.crs import RuleMatch
     >>> m = RuleMatch(942100, "SQL Injection Attack Detected via libinjection",

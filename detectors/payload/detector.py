@@ -305,7 +305,13 @@ class PayloadDetector(Detector[PayloadParams]):
             held = list(source.held)
             source.held.clear()
         self._report(
-            event, attacks=attacks, deviations=deviations, score=score, context=context, held=held
+            event,
+            attacks=attacks,
+            deviations=deviations,
+            score=score,
+            context=context,
+            held=held,
+            flagged=len(source.flagged),
         )
 
     def _score(
@@ -374,6 +380,7 @@ class PayloadDetector(Detector[PayloadParams]):
         score: float,
         context: list[str],
         held: list[str],
+        flagged: int,
     ) -> None:
         if attacks:
             injection = [s for s in attacks if s.kind == "injection"]
@@ -428,15 +435,14 @@ class PayloadDetector(Detector[PayloadParams]):
             episodes = self._episodes[(kind, subkind)] = Episodes(
                 self, kind, EntityType.IP, quiet_s=self.params.episode_quiet_s
             )
-        source = self.sources.get(ip, event.ts)
-        extra["requests"] = len(source.flagged)
+        extra["requests"] = flagged
         episodes.report(
             ip,
             ts=event.ts,
             first_ts=event.ts,
             evidence=[*held, event.request_id],
             summary=f"{ip} sent {what} to {target} ({detail}) in {where}: {_quote(fragment)}; "
-            f"{len(source.flagged)} flagged requests in {self.params.scan_window_s:.0f} s",
+            f"{flagged} flagged requests in {self.params.scan_window_s:.0f} s",
             score=score,
             severity=severity,
             subkind=subkind,
