@@ -307,6 +307,11 @@ COUNTS = {
 
 def findings_metric(consumer: Consumer) -> float:
     """The findings a running consumer reports on /metrics (0 without metrics)."""
+    return metric_total(consumer, "gatewatch_findings_total")
+
+
+def metric_total(consumer: Consumer, name: str) -> float:
+    """The sum of a counter's series on a running consumer's /metrics (0 without)."""
     url = consumer.metrics_url()
     if url is None:
         return 0.0
@@ -315,7 +320,7 @@ def findings_metric(consumer: Consumer) -> float:
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
-        if line.startswith("gatewatch_findings_total{")
+        if line.startswith((f"{name}{{", f"{name} "))
     )
 
 

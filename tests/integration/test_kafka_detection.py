@@ -17,6 +17,7 @@ from tests.integration.conftest import (
     Consumer,
     _create_topics,
     findings_metric,
+    metric_total,
     query_store,
     send_values,
     wait_until,
@@ -69,6 +70,13 @@ def test_findings_are_stored_and_sighup_retunes_detectors(
     try:
         asyncio.run(send_values(bootstrap, TOPIC, [_line("192.0.2.10", i) for i in range(3)]))
         wait_until(lambda: findings_metric(consumer) >= 1, timeout=60, what="the first finding")
+        # All three must be read under the old config: a send the broker made the
+        # producer retry can arrive after the finding, and then after the retune.
+        wait_until(
+            lambda: metric_total(consumer, "gatewatch_records_consumed_total") >= 3,
+            timeout=60,
+            what="the three plain-HTTP logins",
+        )
         # Retune: plain HTTP is no longer flagged; weak TLS still is.
         consumer.plain_http = False
         consumer.config.write_text(consumer._toml({}, metrics=True), encoding="utf-8")
