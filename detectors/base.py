@@ -161,6 +161,16 @@ class Detector(Generic[P]):
         """Running totals of the detector's work, for /metrics (none by default)."""
         return {}
 
+    def snapshot(self) -> dict[str, Any] | None:
+        """Learnt state worth keeping across restarts, picklable, with the Kafka
+        ``positions`` it includes (``gatewatch.store.checkpoints``); None: nothing to keep."""
+        return None
+
+    def restore(self, state: dict[str, Any], *, sources: set[str] | None = None) -> bool:
+        """Take over a ``snapshot`` (only ``sources``' positions when given: partitions
+        taken over from another consumer); False when it does not fit."""
+        return False
+
     # -- for subclasses -------------------------------------------------------------
 
     def raise_finding(

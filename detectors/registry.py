@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from detectors.anomaly.detector import AnomalyModel
 from detectors.base import Detector
 from detectors.bola import Bola
 from detectors.brute_force import BruteForce
@@ -36,5 +37,6 @@ DETECTORS: dict[str, type[Detector[Any]]] = {
         TokenMisuse,
         InsecureTransport,
         PayloadDetector,
+        AnomalyModel,
     )
 }

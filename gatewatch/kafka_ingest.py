@@ -55,6 +55,7 @@ from gatewatch.gc_tuning import tune_for_streaming
 from gatewatch.metrics import Metrics
 from gatewatch.pipeline import Pipeline
 from gatewatch.settings import Settings
+from gatewatch.store.checkpoints import Checkpoints, checkpoint_key
 from gatewatch.store.client import Store
 from gatewatch.store.writer import BatchWriter
 from gatewatch.wiring import (
@@ -63,6 +64,7 @@ from gatewatch.wiring import (
     build_masker,
     build_pipeline,
     detector_params,
+    ingest_salt,
     load_suppressions,
     open_store,
 )
@@ -334,7 +336,7 @@ class _CommitBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # a
         await self._ingest.partitions_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[Any]) -> None:
-        self._ingest.partitions_assigned(assigned)
+        await self._ingest.partitions_assigned(assigned)
 
 
 class KafkaIngest:
@@ -383,6 +385,14 @@ class KafkaIngest:
         self._lock = asyncio.Lock()
         self._reload: tuple[Callable[[], Settings], asyncio.Event] | None = None
         self._revocations = 0
+        self._checkpoints: Checkpoints | None = None
+        every = settings.detection.checkpoint_every_s
+        if every > 0 and any(d.snapshot() is not None for d in engine.detectors):
+            key = checkpoint_key(ingest_salt(settings))
+            self._checkpoints = Checkpoints(store, key, settings.kafka.group_id)
+        self._checkpoint_every_s = every
+        self._checkpoint_due = time.monotonic() + every
+        self._owned: set[str] = set()  # sources (partitions) this consumer has state for
         self._consumer = consumer
         self._committer = OffsetCommitter(consumer)
         self._producer = dead_letter_producer
@@ -449,6 +459,7 @@ class KafkaIngest:
                 # Detection ends with the stream: release held events and store the
                 # final version of every open episode with the last batch.
                 await asyncio.to_thread(self._batches.finish_detection)
+                await self._checkpoint(final=True)
                 if alerting is not None:
                     # Open alerts stay open, stored as they are now: the next start
                     # carries on with them instead of alerting again.
@@ -498,8 +509,43 @@ class KafkaIngest:
         if revoked:
             log.info("partitions revoked: %s", _describe(revoked))
 
-    def partitions_assigned(self, assigned: set[Any]) -> None:
+    async def partitions_assigned(self, assigned: set[Any]) -> None:
         log.info("partitions assigned: %s", _describe(assigned) if assigned else "none")
+        sources = {source_name(tp.topic, tp.partition) for tp in assigned}
+        new = sources - self._owned
+        self._owned = sources
+        checkpoints, engine = self._checkpoints, self._batches.engine
+        if not new or checkpoints is None or engine is None:
+            return
+        # Baselines learnt before a restart, or by the partitions' previous owner.
+        async with self._lock:
+            try:
+                restored = await asyncio.to_thread(checkpoints.restore, engine.detectors, new)
+            except StoreError as exc:
+                log.warning("learnt baselines not restored (they start empty): %s", exc)
+                return
+        if restored:
+            self.metrics.checkpoints.labels("restored").inc()
+
+    async def _checkpoint(self, *, final: bool = False) -> None:
+        """Save the learnt baselines when due (and at shutdown): right after a commit,
+        so the positions they include are those just committed."""
+        checkpoints, engine = self._checkpoints, self._batches.engine
+        if checkpoints is None or engine is None:
+            return
+        if not final and time.monotonic() < self._checkpoint_due:
+            return
+        self._checkpoint_due = time.monotonic() + self._checkpoint_every_s
+        try:
+            saved = await asyncio.to_thread(checkpoints.save, engine.detectors)
+            if saved is not None:
+                await asyncio.to_thread(checkpoints.prune)
+        except StoreError as exc:
+            log.warning("checkpoint of learnt baselines failed, retrying later: %s", exc)
+            return
+        if saved is not None:
+            self.metrics.checkpoints.labels("saved").inc()
+            self.metrics.checkpoint_bytes.set(saved.size)
 
     async def _poll(self, stop: asyncio.Event) -> Batch:
         """The next batch, or nothing when ``stop`` is set first or the poll times out."""
@@ -544,6 +590,7 @@ class KafkaIngest:
                     await self._dead_letter_topic.publish(result.dead)
                 self._committer.stored(result.next_offsets)
                 await self._committer.commit()
+                await self._checkpoint()
             finally:
                 self._consumer.resume(*self._consumer.paused())
         self._account(result, time.perf_counter() - started)

@@ -51,6 +51,17 @@ class Metrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
+        self.checkpoints = Counter(
+            "gatewatch_checkpoints",
+            "Checkpoints of learnt detector baselines, saved or restored",
+            ["action"],
+            registry=self.registry,
+        )
+        self.checkpoint_bytes = Gauge(
+            "gatewatch_checkpoint_bytes",
+            "Size of the last checkpoint of learnt baselines (compressed)",
+            registry=self.registry,
+        )
         self._server: Any = None
         self._detectors: _DetectorCollector | None = None
 

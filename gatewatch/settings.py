@@ -290,6 +290,11 @@ class DetectionSettings(Section):
     evidence_limit: Annotated[int, Field(ge=1, le=100_000)] = Field(
         default=200, description="request ids kept per finding when streaming (detect keeps all)"
     )
+    checkpoint_every_s: Annotated[float, Field(ge=0)] = Field(
+        default=60.0,
+        description="seconds between checkpoints of learnt baselines when consuming Kafka "
+        "(also taken at shutdown); 0: never, a restart starts them empty",
+    )
     detectors: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("detectors", mode="before")

@@ -43,15 +43,20 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Store:
     return store
 
 
+def ingest_salt(settings: Settings) -> bytes:
+    """The configured salt, or the one generated and kept in ``data_dir``."""
+    salt = settings.ingest.fingerprint_salt
+    if salt is not None:
+        return salt.get_secret_value().encode()
+    return load_or_create_salt(settings.data_dir)
+
+
 def build_masker(settings: Settings) -> SecretMasker:
     ingest = settings.ingest
-    salt = (
-        ingest.fingerprint_salt.get_secret_value().encode()
-        if ingest.fingerprint_salt is not None
-        else load_or_create_salt(settings.data_dir)
-    )
     return SecretMasker(
-        Fingerprinter(salt), ingest.sensitive_query_params, ingest.sensitive_headers
+        Fingerprinter(ingest_salt(settings)),
+        ingest.sensitive_query_params,
+        ingest.sensitive_headers,
     )
 
 

@@ -229,4 +229,27 @@ MIGRATIONS: tuple[Migration, ...] = (
             "TYPE minmax GRANULARITY 1",
         ),
     ),
+    Migration(
+        5,
+        "detector_checkpoints: learnt model state with the Kafka positions it includes",
+        (
+            # One row per checkpoint: what a consumer's detectors had learnt, signed, and
+            # the partitions (sources) it covers, so a restart or the next owner of a
+            # partition carries on from it. Only the newest few per consumer are kept.
+            """
+            CREATE TABLE IF NOT EXISTS {db}.detector_checkpoints (
+                ts DateTime64(3, 'UTC'),
+                group_id String,
+                instance String,
+                sources Array(String),
+                positions String,
+                state String CODEC(ZSTD(3)),
+                signature String
+            )
+            ENGINE = MergeTree
+            ORDER BY (group_id, ts)
+            TTL toDateTime(ts) + INTERVAL 7 DAY DELETE
+            """,
+        ),
+    ),
 )

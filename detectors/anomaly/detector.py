@@ -1,0 +1,600 @@
+"""Learned traffic baselines: what is unusual for this route, this principal, this address.
+
+Fixed thresholds miss what is unusual for one API and one client. This detector keeps,
+per route, per principal (user or API key) and per client address, fixed event-time
+windows (10 s and 1 min by default) of request counts, error ratios, distinct routes
+and objects, bytes in and out, latency quantiles and new agents or addresses
+(``features.Tally``), and judges each closed window twice:
+
+- against the *population* of its scope and window size (all addresses' 10 s windows,
+  ...): a ``WindowModel`` (River HalfSpaceTrees with scaling by default, or the robust
+  z-score baseline), thresholded at a learned quantile;
+- against the entity's *own* baseline (``RobustBaseline``: a few floats per feature).
+
+A window is anomalous when the population model flags it *and* the entity's own
+baseline, once it has ``min_history`` windows, agrees that some feature rose far above
+its usual (the drivers). Until then the population model's drivers explain it. Flagged
+windows are never learnt, by either model, so an attack cannot become the baseline; the
+population model emits nothing during its warm-up. Windows with fewer than the size's
+``min_requests`` are idle: neither judged nor learnt (the attacks of interest here are
+loud; a quiet window says nothing about them and would cost model time per request).
+
+The cost is per window, not per request: a request adds to at most three tallies
+(route, principal, address); the models run once per busy entity and window.
+
+State (models, baselines, open windows, and the Kafka positions they include) is
+saved by ``snapshot`` and restored by ``restore``; events at or before a restored
+source's position are skipped, as they are already learnt (``gatewatch.store.checkpoints``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Self
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from detectors.anomaly.activity import VOLUME, Activity, Rarity
+from detectors.anomaly.baseline import RobustBaseline
+from detectors.anomaly.features import FEATURES, LOGGED, Columns, Window, busy_windows, shown
+from detectors.anomaly.model import Driver, ModelParams, Verdict, WindowModel
+from detectors.auth_routes import AuthRouteCache
+from detectors.base import Detector, DetectorParams
+from detectors.episodes import Episodes
+from detectors.state import EntityTable
+from detectors.volume import human_bytes
+from gatewatch.event import Event
+from gatewatch.finding import EntityType
+
+Scope = Literal["route", "principal", "ip"]
+_INDEX = {name: i for i, name in enumerate(FEATURES)}
+_NOT_VOLUME = tuple(i for i, name in enumerate(FEATURES) if name not in VOLUME)
+# Never drivers alone: slow is not hostile, and a new agent or address is everyday.
+_CONTEXT = frozenset({"latency_p50_ms", "latency_p95_ms", "new_agents", "new_addresses"})
+_NOVELTY = frozenset({"new_agents", "new_addresses"})
+_ONE = math.log1p(1)
+SCOPES: tuple[Scope, ...] = ("route", "principal", "ip")
+_KNOWN_CAP = 32  # agents / addresses remembered per entity
+_STATE_VERSION = 2
+Positive = Annotated[float, Field(gt=0)]
+
+
+class WindowSpec(BaseModel):
+    """One window length and the least traffic that makes a window worth judging: a
+    window below both floors is idle, neither judged nor learnt."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    size_s: Annotated[float, Field(gt=0, le=3600)]
+    min_requests: Annotated[int, Field(ge=1)] = Field(description="requests that make it busy")
+    min_bytes: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="... or bytes in and out (0: requests only)"
+    )
+
+
+class AnomalyModelParams(DetectorParams):
+    windows: tuple[WindowSpec, ...] = Field(
+        default=(
+            WindowSpec(size_s=10, min_requests=20, min_bytes=4 << 20),
+            WindowSpec(size_s=60, min_requests=60, min_bytes=16 << 20),
+        ),
+        min_length=1,
+        description="window lengths, shortest first; each a multiple of the shortest",
+    )
+    scopes: frozenset[Scope] = Field(
+        default=frozenset(SCOPES), description="route, principal, ip: whose windows are judged"
+    )
+    model: ModelParams = Field(
+        default_factory=ModelParams,
+        description="the model of each route, and of the population of principals and of addresses",
+    )
+    min_history: Annotated[int, Field(ge=1)] = Field(
+        default=4, description="windows an entity's own baseline needs before it judges"
+    )
+    rare_share: Annotated[float, Field(gt=0, lt=1)] = Field(
+        default=1e-3,
+        description="a client far above its own usual is flagged when the model finds the "
+        "window anomalous, or when this small a share of all clients' windows send as much",
+    )
+    min_bytes_rise: Annotated[int, Field(ge=0)] = Field(
+        default=1 << 20, description="bytes above its baseline a bytes feature needs to drive"
+    )
+    min_errors: Annotated[int, Field(ge=1)] = Field(
+        default=5, description="errors in the window an error-ratio feature needs to drive"
+    )
+    activity_half_life: Positive = Field(
+        default=360.0, description="windows after which a client's volume history weighs half"
+    )
+    rarity_half_life: Positive = Field(
+        default=500_000.0,
+        description="client-windows after which the population's volume histogram weighs half",
+    )
+    min_deviation: Positive = Field(
+        default=4.0, description="robust z above its own baseline a feature needs to drive"
+    )
+    min_ratio: Annotated[float, Field(gt=1)] = Field(
+        default=3.0, description="... and this times its baseline (counts, bytes, latency)"
+    )
+    min_ratio_rise: Annotated[float, Field(gt=0, le=1)] = Field(
+        default=0.25, description="... or this much higher (error ratios)"
+    )
+    ttl_s: Positive = Field(
+        default=6 * 3600.0, description="idle time before an entity is forgotten"
+    )
+    max_entities: Annotated[int, Field(gt=0)] = 100_000
+    max_routes: Annotated[int, Field(gt=0)] = 5_000
+    episode_quiet_s: Positive = 600.0
+
+    @model_validator(mode="after")
+    def _windows_nest(self) -> Self:
+        sizes = [w.size_s for w in self.windows]
+        if sizes != sorted(set(sizes)):
+            raise ValueError("windows must be distinct and shortest first")
+        base = sizes[0]
+        for size in sizes[1:]:
+            ratio = size / base
+            if abs(ratio - round(ratio)) > 1e-9:
+                raise ValueError(f"window {size:g} s is not a multiple of {base:g} s")
+        if self.ttl_s < 2 * sizes[-1]:
+            raise ValueError("ttl_s must be at least twice the longest window")
+        return self
+
+
+class _Entity:
+    """One route, principal or address: its own baselines (a whole model per window
+    length for a route; a principal's or address's busy windows' baseline, next to the
+    population model of its scope) and the agents and addresses it used before."""
+
+    __slots__ = ("addresses", "agents", "baselines", "models")
+
+    def __init__(self, params: AnomalyModelParams, scope: Scope) -> None:
+        model = params.model
+        sizes = len(params.windows)
+        self.models: list[WindowModel] | None = None
+        self.baselines: list[RobustBaseline] | None = None
+        if scope == "route":
+            self.models = [WindowModel(FEATURES, model) for _ in range(sizes)]
+        else:
+            self.baselines = [
+                RobustBaseline(len(FEATURES), half_life=model.half_life) for _ in range(sizes)
+            ]
+        self.agents: set[str] | None = None if scope == "route" else set()
+        self.addresses: set[str] | None = set() if scope == "principal" else None
+
+
+@dataclass(slots=True)
+class _Level:
+    """The open window of one length: the columns of its closed shorter windows."""
+
+    size_s: float
+    min_requests: int
+    min_bytes: float
+    start: float = -math.inf
+    chunks: list[Columns] = field(default_factory=list)
+
+
+class AnomalyModel(Detector[AnomalyModelParams]):
+    name = "anomaly_model"
+    kinds = ("anomaly",)
+    Params = AnomalyModelParams
+
+    def __init__(self, params: AnomalyModelParams, *, label: str | None = None) -> None:
+        super().__init__(params, label=label)
+        self.auth = AuthRouteCache()
+        self._auth: dict[str, bool] = {}
+        self._setup(params)
+        self.positions: dict[str, int] = {}  # source -> last position observed
+        self._resume: dict[str, int] = {}  # source -> restored position (skip up to it)
+        self.windows_judged = self.windows_flagged = self.skipped = 0
+
+    def _setup(self, params: AnomalyModelParams) -> None:
+        self._base = params.windows[0].size_s
+        self._start = -math.inf  # of the open shortest window
+        self._end = -math.inf
+        self._events: list[Event] = []  # of the open shortest window
+        self._restored: list[Columns] = []  # ... and what a checkpoint held of it
+        self._levels = [
+            _Level(w.size_s, w.min_requests, w.min_bytes or math.inf) for w in params.windows
+        ]
+        clients: tuple[Scope, ...] = ("principal", "ip")
+        self.models = {
+            (scope, w.size_s): WindowModel(FEATURES, params.model)
+            for scope in clients
+            for w in params.windows
+        }
+        self.activity = {
+            (scope, w.size_s): Activity(
+                half_life=params.activity_half_life, max_entities=params.max_entities
+            )
+            for scope in clients
+            for w in params.windows
+        }
+        self.rarity = {
+            (scope, w.size_s): Rarity(half_life=params.rarity_half_life)
+            for scope in clients
+            for w in params.windows
+        }
+        self.entities: dict[Scope, EntityTable[str, _Entity]] = {
+            scope: EntityTable(
+                functools.partial(_Entity, params, scope),
+                ttl_s=params.ttl_s,
+                max_entities=params.max_routes if scope == "route" else params.max_entities,
+            )
+            for scope in SCOPES
+        }
+        self.episodes = {
+            t: Episodes(self, "anomaly", t, quiet_s=params.episode_quiet_s)
+            for t in (EntityType.ROUTE, EntityType.USER, EntityType.API_KEY, EntityType.IP)
+        }
+
+    def reconfigure(self, params: AnomalyModelParams) -> None:
+        structural = (params.windows, params.model) != (self.params.windows, self.params.model)
+        super().reconfigure(params)
+        if structural:  # new windows or model: what was learnt no longer fits
+            self._setup(params)
+        for table in self.entities.values():
+            table.ttl_s = params.ttl_s
+        for episodes in self.episodes.values():
+            episodes.quiet_s = params.episode_quiet_s
+
+    # -- per request: an append --------------------------------------------------------
+
+    def observe(self, event: Event) -> None:
+        if self._resume and event.position <= self._resume.get(event.source, -1):
+            self.skipped += 1
+            return  # already learnt before the checkpoint this run resumed from
+        ts = event.ts
+        if ts >= self._end:
+            self._roll(ts)
+        if event.source:
+            positions = self.positions
+            if event.position > positions.get(event.source, -1):
+                positions[event.source] = event.position
+        if self.allow.empty or not self.allow.allows(event):
+            self._events.append(event)
+
+    def _is_login(self, route: str) -> bool:
+        """On login and reset routes ``user`` is an attempted name, not who is calling."""
+        auth = self._auth.get(route)
+        if auth is None:
+            if len(self._auth) >= 16_384:
+                self._auth.clear()
+            auth = self._auth[route] = bool(self.auth.kind(route))
+        return auth
+
+    # -- per window ---------------------------------------------------------------------
+
+    def advance(self, watermark: float) -> None:
+        if watermark >= self._end:
+            self._roll(watermark)
+        for episodes in self.episodes.values():
+            episodes.advance(watermark)
+
+    def _roll(self, ts: float) -> None:
+        """Close the windows that ended at or before ``ts``; open the current ones."""
+        if self._start > -math.inf:
+            chunk = self._take_chunk()
+            end = self._end
+            if chunk is not None:
+                for level in self._levels[1:]:
+                    level.chunks.append(chunk)
+                self._judge_all(chunk, self._levels[0], end)
+            for level in self._levels[1:]:
+                if math.isinf(ts) or ts >= level.start + level.size_s:
+                    if level.chunks:
+                        self._judge_all(
+                            Columns.concat(level.chunks), level, level.start + level.size_s
+                        )
+                    level.chunks = []
+        if math.isinf(ts):
+            self._start = self._end = -math.inf
+            for level in self._levels:
+                level.start = -math.inf
+            return
+        base = self._base
+        self._start = math.floor(ts / base) * base
+        self._end = self._start + base
+        for level in self._levels:
+            if ts >= level.start + level.size_s:
+                level.start = math.floor(ts / level.size_s) * level.size_s
+
+    def _take_chunk(self) -> Columns | None:
+        events, restored = self._events, self._restored
+        self._events, self._restored = [], []
+        parts = list(restored)
+        if events:
+            parts.append(Columns.of(events, self._is_login))
+        return Columns.concat(parts) if parts else None
+
+    def _judge_all(self, columns: Columns, level: _Level, end: float) -> None:
+        index = self._levels.index(level)
+        size = level.size_s
+        keys = {"route": columns.route, "principal": columns.principal, "ip": columns.ip}
+        for scope in SCOPES:
+            if scope not in self.params.scopes:
+                continue
+            windows, volumes = busy_windows(
+                columns,
+                keys[scope],
+                min_requests=level.min_requests,
+                min_bytes=level.min_bytes,
+                agents=scope != "route",
+                addresses=scope == "principal",
+            )
+            if scope == "route":
+                for window in windows:
+                    self._judge_route(window, index, size, end)
+                continue
+            activity = self.activity[(scope, size)]
+            flagged = {
+                window.key
+                for window in windows
+                if self._judge_client(scope, window, index, size, end, activity)
+            }
+            values = volumes.values
+            keys_seen = volumes.keys
+            if flagged:  # a flagged window teaches nothing
+                keep = [k not in flagged for k in keys_seen]
+                keys_seen = [k for k, kept in zip(keys_seen, keep, strict=True) if kept]
+                values = values[np.asarray(keep, dtype=bool)]
+            activity.learn(keys_seen, values)
+            self.rarity[(scope, size)].add(values)
+            if not activity.windows % 360:
+                activity.expire(int(self.params.ttl_s / size))
+
+    def _judge_route(self, window: Window, index: int, size: float, end: float) -> None:
+        """A route against its own model: routes differ too much to be peers."""
+        entity = self.entities["route"].get(window.key, end)
+        assert entity.models is not None
+        model = entity.models[index]
+        x = window.vector(None, None)
+        verdict = model.judge(x)
+        self.windows_judged += 1
+        drivers = self._drivers(verdict.drivers, window)
+        if verdict.anomalous and drivers:
+            self.windows_flagged += 1
+            self._report("route", window, size, end, verdict, drivers, own=True)
+
+    def _judge_client(  # noqa: PLR0917 - one call site, each argument named by its role
+        self,
+        scope: Scope,
+        window: Window,
+        index: int,
+        size: float,
+        end: float,
+        activity: Activity,
+    ) -> bool:
+        """A principal or address against its own history and its peers; True when
+        flagged (its window is then not learnt)."""
+        p = self.params
+        entity = self.entities[scope].get(window.key, end)
+        assert entity.baselines is not None
+        x = window.vector(entity.agents, entity.addresses)
+        verdict = self.models[(scope, size)].judge(x)
+        self.windows_judged += 1
+        own = entity.baselines[index]
+        slot = activity.slots.get(window.key, -1)
+        history = int(activity.seen[slot]) if slot >= 0 else 0
+        candidates: list[Driver] = []
+        if history >= p.min_history:
+            volume = [x[_INDEX[f]] for f in VOLUME]
+            _, level, z = activity.deviations(slot, volume)
+            candidates += [Driver(f, volume[i], level[i], z[i]) for i, f in enumerate(VOLUME)]
+        if own.seen >= p.min_history:
+            z_own = own.deviations(x)
+            candidates += [
+                Driver(FEATURES[i], x[i], own.baseline(i), z_own[i]) for i in _NOT_VOLUME
+            ]
+        drivers = self._drivers(candidates, window)
+        if history >= p.min_history:
+            # Far above its own usual; and unusual among its peers too (the model), or
+            # moving an amount few clients' windows ever move.
+            rarity = self.rarity[(scope, size)]
+            rare = any(
+                rarity.tail(i, x[_INDEX[feature]]) <= p.rare_share
+                for i, feature in enumerate(VOLUME)
+            )
+            flagged = bool(drivers) and (verdict.anomalous or rare)
+        else:  # no history of its own: its peers judge
+            drivers = self._drivers(verdict.drivers, window)
+            flagged = verdict.anomalous and bool(drivers)
+        if not flagged:
+            own.learn(x)
+            if entity.agents is not None:
+                _remember(entity.agents, window.agents)
+            if entity.addresses is not None:
+                _remember(entity.addresses, window.addresses)
+            return False
+        self.windows_flagged += 1
+        self._report(scope, window, size, end, verdict, drivers, own=history >= p.min_history)
+        return True
+
+    def _drivers(self, candidates: Iterable[Driver], window: Window) -> tuple[Driver, ...]:
+        """The features far *above* their baseline, by a margin that matters (a rise
+        in requests, errors, bytes...: a drop is not an attack), most deviant first;
+        none when only latency rose (slow is not hostile on its own)."""
+        p = self.params
+        log_ratio = math.log(p.min_ratio)
+        found = []
+        for d in candidates:
+            feature = d.feature
+            if d.deviation < p.min_deviation:
+                continue
+            if feature in _NOVELTY:
+                # Something new (an agent, an address) where there usually is none.
+                if d.observed < _ONE or d.baseline > _ONE / 2:
+                    continue
+            elif feature in LOGGED:
+                if d.observed - d.baseline < log_ratio:
+                    continue
+                if feature.startswith("bytes") and (
+                    math.expm1(d.observed) - math.expm1(d.baseline) < p.min_bytes_rise
+                ):
+                    continue
+            elif (
+                d.observed - d.baseline < p.min_ratio_rise
+                or d.observed * window.requests < p.min_errors
+            ):
+                continue
+            found.append(d)
+        if all(d.feature in _CONTEXT for d in found):
+            return ()
+        found.sort(key=lambda d: -d.deviation)
+        return tuple(found)
+
+    def _report(  # noqa: PLR0917 - one call site, each argument named by its role
+        self,
+        scope: Scope,
+        window: Window,
+        size: float,
+        end: float,
+        verdict: Verdict,
+        drivers: tuple[Driver, ...],
+        *,
+        own: bool,
+    ) -> None:
+        entity_type, entity = _entity(scope, window.key)
+        baseline = "its own baseline" if own else "its peers"
+        named = "; ".join(describe(d) for d in drivers[:4])
+        summary = (
+            f"{scope} {entity}: {size:g} s window unusual against {baseline}: {named} "
+            f"(score {verdict.score:.2f})"
+        )
+        extra = {
+            "scope": scope,
+            "window_s": size,
+            "algorithm": self.params.model.algorithm,
+            "drivers": [
+                {
+                    "feature": d.feature,
+                    "observed": round(shown(d.feature, d.observed), 3),
+                    "baseline": round(shown(d.feature, d.baseline), 3),
+                    "deviation": round(d.deviation, 2),
+                }
+                for d in drivers
+            ],
+        }
+        self.episodes[entity_type].report(
+            entity,
+            ts=window.last_ts,
+            first_ts=window.first_ts,
+            evidence=window.evidence,
+            summary=summary,
+            score=verdict.score,
+            subkind=f"{scope}_baseline",
+            extra=extra,
+        )
+
+    # -- introspection and persistence ------------------------------------------------
+
+    def tracked(self) -> int:
+        """Routes, and clients (principals, addresses) with a volume history: every
+        client seen; the busy ones also have baselines of all features."""
+        clients = sum(
+            max(len(self.activity[(scope, w.size_s)]) for w in self.params.windows)
+            for scope in ("principal", "ip")
+        )
+        return len(self.entities["route"]) + max(
+            clients, len(self.entities["principal"]) + len(self.entities["ip"])
+        )
+
+    def counters(self) -> dict[str, int]:
+        learnt = sum(m.windows for m in self.models.values())
+        for _, route in self.entities["route"].items():
+            learnt += sum(m.windows for m in route.models or ())
+        return {
+            "windows_judged": self.windows_judged,
+            "windows_flagged": self.windows_flagged,
+            "replayed_skipped": self.skipped,
+            "model_windows": learnt,  # restored with the models: survives a restart
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything learnt and open, with the positions it includes (picklable)."""
+        chunk = list(self._restored)
+        if self._events:
+            chunk.append(Columns.of(self._events, self._is_login))
+        return {
+            "version": _STATE_VERSION,
+            "params": (self.params.windows, self.params.model),
+            "window": (self._start, self._end, chunk),
+            "levels": [(level.start, list(level.chunks)) for level in self._levels],
+            "models": self.models,
+            "activity": self.activity,
+            "rarity": self.rarity,
+            "entities": self.entities,
+            "positions": dict(self.positions),
+        }
+
+    def restore(self, state: dict[str, Any], *, sources: set[str] | None = None) -> bool:
+        """Take over a snapshot; False (and nothing changed) when it no longer fits the
+        configured windows and model. ``sources``: only these sources' positions (a
+        partition taken over from another consumer); entities this detector already
+        knows are kept, the snapshot's fill the rest."""
+        if state.get("version") != _STATE_VERSION or state.get("params") != (
+            self.params.windows,
+            self.params.model,
+        ):
+            return False
+        positions: dict[str, int] = state["positions"]
+        if sources is not None:
+            positions = {s: p for s, p in positions.items() if s in sources}
+        if not self.windows_judged and not self.tracked() and not self._events:
+            self._start, self._end, self._restored = state["window"]
+            for level, (start, chunks) in zip(self._levels, state["levels"], strict=True):
+                level.start, level.chunks = start, chunks
+            self.models = state["models"]
+            self.activity = state["activity"]
+            self.rarity = state["rarity"]
+            self.entities = state["entities"]
+            for table in self.entities.values():
+                table.ttl_s = self.params.ttl_s
+        else:
+            for scope, table in state["entities"].items():
+                mine = self.entities[scope]
+                for key, entity in table.items():
+                    if mine.peek(key) is None:
+                        mine.put(key, max(self._start, 0.0), entity)
+            for where, activity in state["activity"].items():
+                self.activity[where].adopt(activity)
+        for source, position in positions.items():
+            self._resume[source] = max(position, self._resume.get(source, -1))
+            self.positions[source] = max(position, self.positions.get(source, -1))
+        return True
+
+
+def _remember(known: set[str], seen: list[str]) -> None:
+    for item in seen:
+        if len(known) >= _KNOWN_CAP:
+            return
+        known.add(item)
+
+
+def _entity(scope: Scope, key: str) -> tuple[EntityType, str]:
+    if scope == "route":
+        return EntityType.ROUTE, key
+    if scope == "ip":
+        return EntityType.IP, key
+    kind, _, principal = key.partition(":")
+    return (EntityType.USER if kind == "u" else EntityType.API_KEY), principal
+
+
+def describe(driver: Driver) -> str:
+    """One driver for people: ``requests 412 (usual 12)``.
+
+    >>> describe(Driver("bytes_out", math.log1p(5 << 20), math.log1p(40 << 10), 9.0))
+    'bytes_out 5.0 MiB (usual 40.0 KiB)'
+    >>> describe(Driver("status_404", 0.62, 0.02, 7.5))
+    'status_404 62% (usual 2%)'
+    """
+    feature = driver.feature
+    observed, usual = shown(feature, driver.observed), shown(feature, driver.baseline)
+    if feature not in LOGGED:
+        return f"{feature} {observed:.0%} (usual {usual:.0%})"
+    if feature.startswith("bytes"):
+        return f"{feature} {human_bytes(observed)} (usual {human_bytes(usual)})"
+    return f"{feature} {observed:.0f} (usual {usual:.0f})"

@@ -1,0 +1,283 @@
+"""What each busy entity did in one window, as the feature vectors the models judge.
+
+Per request the detector only keeps the Event (a list append). When a window closes,
+its requests become columns (``Columns``) and every entity's window is summed at once,
+per scope, with numpy: counts, error ratios, bytes, distinct routes and objects,
+latency quantiles. Only *busy* entities (at least ``min_requests`` requests or
+``min_bytes`` bytes) become a ``Window``: most addresses send a request now and then,
+and cost nothing beyond the append. The columns hold the requests' strings, not the
+Events (about 150 bytes a request: a minute of a 10k/s gateway is ~90 MB).
+
+Counts, bytes and latencies enter the models as ``log1p`` (a scraper at 40x its usual
+rate is as far from its baseline as a client at 1/40th is below it, and heavy-tailed
+sizes stop dominating the scale); ratios enter as they are.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence, Set
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from gatewatch.event import Event
+
+FEATURES: tuple[str, ...] = (
+    "requests",
+    "error_4xx",
+    "error_5xx",
+    "status_401",
+    "status_403",
+    "status_404",
+    "routes",
+    "objects",
+    "bytes_in",
+    "bytes_out",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "new_agents",
+    "new_addresses",
+)
+INDEX = {name: i for i, name in enumerate(FEATURES)}
+RATIOS = frozenset({"error_4xx", "error_5xx", "status_401", "status_403", "status_404"})
+# Features that enter the models as log1p(value); the rest are ratios in 0..1.
+LOGGED = frozenset(FEATURES) - RATIOS
+EVIDENCE = 16  # request ids kept per window
+
+Array = npt.NDArray[np.generic]
+
+
+def shown(feature: str, value: float) -> float:
+    """A model-space value back in its unit (requests, bytes, ms, ratio)."""
+    return math.expm1(value) if feature in LOGGED else value
+
+
+@dataclass(slots=True)
+class Columns:
+    """The requests of one window, column by column."""
+
+    ip: Array  # object (str): the key of the ip scope, and the address of the others
+    principal: Array  # object: "u:user" / "k:key" / "" (none)
+    route: Array  # object
+    obj: Array  # object: the path on a templated route (it names an object), else ""
+    agent: Array  # object
+    status: npt.NDArray[np.int64]
+    bytes_in: npt.NDArray[np.int64]
+    bytes_out: npt.NDArray[np.int64]
+    latency: npt.NDArray[np.float64]
+    request_id: Array  # object
+    ts: npt.NDArray[np.float64]
+
+    @classmethod
+    def of(cls, events: Sequence[Event], is_login: Callable[[str], bool]) -> Columns:
+        """``is_login(route)``: the route takes an attempted username in ``user`` (a
+        login or reset), so ``user`` there is not who is calling."""
+        (
+            request_id, ts, ip, _method, path, route, status, _scheme, _host, _query,
+            latency, bytes_in, bytes_out, agent, user, api_key, *_rest,
+        ) = zip(*events, strict=True)  # fmt: skip
+        routes = np.asarray(route, dtype=object)
+        codes, uniques = pd.factorize(routes)
+        templated = np.asarray(["{" in r for r in uniques], dtype=bool)[codes]
+        login = np.asarray([is_login(r) for r in uniques], dtype=bool)[codes]
+        obj = np.asarray(path, dtype=object)
+        obj[~templated] = ""
+        users = np.asarray(user, dtype=object)
+        keys = np.asarray(api_key, dtype=object)
+        principal = np.full(len(events), "", dtype=object)
+        by_key = keys != ""
+        principal[by_key] = "k:" + keys[by_key]
+        by_user = (users != "") & ~login
+        principal[by_user] = "u:" + users[by_user]
+        return cls(
+            ip=np.asarray(ip, dtype=object),
+            principal=principal,
+            route=routes,
+            obj=obj,
+            agent=np.asarray(agent, dtype=object),
+            status=np.asarray(status, dtype=np.int64),
+            bytes_in=np.asarray(bytes_in, dtype=np.int64),
+            bytes_out=np.asarray(bytes_out, dtype=np.int64),
+            latency=np.asarray(latency, dtype=np.float64),
+            request_id=np.asarray(request_id, dtype=object),
+            ts=np.asarray(ts, dtype=np.float64),
+        )
+
+    @classmethod
+    def concat(cls, parts: Sequence[Columns]) -> Columns:
+        if len(parts) == 1:
+            return parts[0]
+        return cls(*(np.concatenate([getattr(p, name) for p in parts]) for name in cls.__slots__))
+
+    def __len__(self) -> int:
+        return len(self.status)
+
+
+@dataclass(slots=True)
+class Window:
+    """One busy entity's window: its counts, and the agents/addresses it used."""
+
+    key: str
+    requests: int
+    counts: tuple[int, int, int, int, int]  # 4xx, 5xx, 401, 403, 404
+    routes: int
+    objects: int
+    bytes_in: int
+    bytes_out: int
+    latency_p50: float
+    latency_p95: float
+    agents: list[str]
+    addresses: list[str]
+    evidence: list[str]
+    first_ts: float
+    last_ts: float
+
+    def vector(
+        self, known_agents: Set[str] | None, known_addresses: Set[str] | None
+    ) -> list[float]:
+        """The features in model space, in ``FEATURES`` order. ``known_*``: what the
+        entity used before this window (None: not tracked for its scope, 0)."""
+        n = self.requests or 1
+        c4, c5, c401, c403, c404 = self.counts
+        log = math.log1p
+        return [
+            log(self.requests),
+            c4 / n,
+            c5 / n,
+            c401 / n,
+            c403 / n,
+            c404 / n,
+            log(self.routes),
+            log(self.objects),
+            log(self.bytes_in),
+            log(self.bytes_out),
+            log(self.latency_p50),
+            log(self.latency_p95),
+            log(_new(self.agents, known_agents)),
+            log(_new(self.addresses, known_addresses)),
+        ]
+
+
+def _new(seen: list[str], known: Set[str] | None) -> int:
+    if known is None:
+        return 0
+    return sum(1 for item in seen if item not in known)
+
+
+@dataclass(slots=True)
+class Volumes:
+    """Every entity's volume in one window, busy or not (``activity.VOLUME`` order,
+    log1p): what the activity baselines and rarity histograms learn."""
+
+    keys: list[str]
+    values: npt.NDArray[np.float64]  # rows: entities; columns: requests, bytes in, out
+
+
+def busy_windows(
+    columns: Columns,
+    keys: Array,
+    *,
+    min_requests: int,
+    min_bytes: float,
+    agents: bool = True,
+    addresses: bool = False,
+) -> tuple[list[Window], Volumes]:
+    """The windows of the entities named by ``keys`` (one per row; "" is nobody) that
+    sent at least ``min_requests`` requests or ``min_bytes`` bytes, and every entity's
+    volume."""
+    if not len(keys):
+        return [], Volumes([], np.zeros((0, 3)))
+    codes, uniques = pd.factorize(keys)
+    n_keys = len(uniques)
+    counts = np.bincount(codes, minlength=n_keys)
+    sent = np.bincount(codes, weights=columns.bytes_in, minlength=n_keys)
+    received = np.bincount(codes, weights=columns.bytes_out, minlength=n_keys)
+    somebody = uniques != ""
+    volumes = Volumes(
+        uniques[somebody].tolist(),
+        np.log1p(np.column_stack((counts, sent, received))[somebody]),
+    )
+    busy = (counts >= min_requests) | (sent + received >= min_bytes)
+    busy &= somebody
+    if not busy.any():
+        return [], volumes
+    local = np.full(n_keys, -1, dtype=np.int64)
+    busy_codes = np.flatnonzero(busy)
+    local[busy_codes] = np.arange(len(busy_codes))
+    row_code = local[codes]
+    rows = np.flatnonzero(row_code >= 0)
+    lc = row_code[rows]
+    b = len(busy_codes)
+    status = columns.status[rows]
+    n = np.bincount(lc, minlength=b)
+
+    def total(mask: npt.NDArray[np.bool_]) -> list[int]:
+        return np.bincount(lc, weights=mask, minlength=b).astype(np.int64).tolist()  # type: ignore[no-any-return]
+
+    c4 = total((status >= 400) & (status < 500))
+    c5 = total(status >= 500)
+    c401, c403, c404 = total(status == 401), total(status == 403), total(status == 404)
+    bytes_in = np.bincount(lc, weights=columns.bytes_in[rows], minlength=b).tolist()
+    bytes_out = np.bincount(lc, weights=columns.bytes_out[rows], minlength=b).tolist()
+    routes = _distinct(lc, pd.factorize(columns.route[rows])[0], b)
+    obj = columns.obj[rows]
+    named = obj != ""
+    objects = _distinct(lc[named], pd.factorize(obj[named])[0], b)
+    # Latency quantiles: sort by (entity, latency), read each entity's run at q.
+    order = np.lexsort((columns.latency[rows], lc))
+    starts = np.concatenate(([0], np.cumsum(n)[:-1]))
+    latency = columns.latency[rows][order]
+    p50 = latency[starts + ((n - 1) * 0.5).astype(np.int64)].tolist()
+    p95 = latency[starts + ((n - 1) * 0.95).astype(np.int64)].tolist()
+    by_entity = np.argsort(lc, kind="stable")
+    ids = columns.request_id[rows][by_entity]
+    times = columns.ts[rows][by_entity]
+    first_ts = np.minimum.reduceat(times, starts).tolist()
+    last_ts = np.maximum.reduceat(times, starts).tolist()
+    agent_sets = _members(lc, columns.agent[rows], b) if agents else None
+    address_sets = _members(lc, columns.ip[rows], b) if addresses else None
+    none: list[str] = []
+    names = uniques[busy_codes].tolist()
+    starts_list, n_list = starts.tolist(), n.tolist()
+    windows = [
+        Window(
+            key=names[i],
+            requests=n_list[i],
+            counts=(c4[i], c5[i], c401[i], c403[i], c404[i]),
+            routes=routes[i],
+            objects=objects[i],
+            bytes_in=int(bytes_in[i]),
+            bytes_out=int(bytes_out[i]),
+            latency_p50=max(0.0, p50[i]),
+            latency_p95=max(0.0, p95[i]),
+            agents=none if agent_sets is None else agent_sets[i],
+            addresses=none if address_sets is None else address_sets[i],
+            evidence=ids[starts_list[i] : starts_list[i] + min(n_list[i], EVIDENCE)].tolist(),
+            first_ts=first_ts[i],
+            last_ts=last_ts[i],
+        )
+        for i in range(b)
+    ]
+    return windows, volumes
+
+
+def _distinct(lc: npt.NDArray[np.int64], values: npt.NDArray[np.int64], b: int) -> list[int]:
+    """Distinct ``values`` per entity code."""
+    if not len(lc):
+        return [0] * b
+    pairs = np.unique(lc * (int(values.max()) + 1) + values)
+    return np.bincount(pairs // (int(values.max()) + 1), minlength=b).tolist()  # type: ignore[no-any-return]
+
+
+def _members(lc: npt.NDArray[np.int64], values: Array, b: int, cap: int = 64) -> list[list[str]]:
+    """Each entity's distinct ``values`` (at most ``cap``: enough to tell new from known)."""
+    codes, uniques = pd.factorize(values)
+    width = len(uniques)
+    pairs = np.unique(lc * width + codes)
+    owner = pairs // width
+    found = uniques[pairs % width]
+    bounds = np.searchsorted(owner, np.arange(b + 1)).tolist()
+    return [found[bounds[i] : min(bounds[i + 1], bounds[i] + cap)].tolist() for i in range(b)]

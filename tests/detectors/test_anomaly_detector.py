@@ -1,0 +1,226 @@
+import math
+import pickle
+import random
+from pathlib import Path
+
+import pytest
+
+from detectors.anomaly.detector import AnomalyModel, AnomalyModelParams
+from detectors.anomaly.features import FEATURES, Columns, busy_windows
+from detectors.engine import DetectionEngine
+from gatewatch.errors import ConfigError
+from gatewatch.event import Event
+from gatewatch.finding import EntityType, Finding
+from gatewatch.settings import load_settings
+from tests.detectors.events import BASE_TS, make_event
+
+PRODUCT = "/api/v1/products/{productId}"
+CART = "/api/v1/cart"
+ATTACKER = "203.0.113.66"
+SOURCE = "kafka:access/0"
+
+
+def crowd(rng: random.Random, seconds: float, *, ips: int = 16, start: float = 0.0) -> list[Event]:
+    """Shoppers browsing products and updating carts, about one request a second each."""
+    events = []
+    for n in range(ips):
+        ip = f"198.51.100.{n + 1}"
+        agent = f"Mozilla/5.0 shopper-{n}"
+        t = start + rng.random()
+        while t < start + seconds:
+            if rng.random() < 0.8:
+                item = rng.randrange(1000, 1400)
+                events.append(
+                    make_event(
+                        ts=BASE_TS + t, client_ip=ip, user_agent=agent,
+                        path=f"/api/v1/products/{item}", route=PRODUCT,
+                        status=404 if rng.random() < 0.02 else 200,
+                        response_bytes=rng.randrange(1500, 4000), latency_ms=rng.uniform(5, 40),
+                    )
+                )  # fmt: skip
+            else:
+                events.append(
+                    make_event(
+                        ts=BASE_TS + t, client_ip=ip, user_agent=agent, method="POST", path=CART,
+                        route=CART, status=200, request_bytes=rng.randrange(200, 600),
+                        response_bytes=300, latency_ms=rng.uniform(10, 60),
+                    )
+                )  # fmt: skip
+            t += rng.uniform(0.4, 1.6)
+    return events
+
+
+def scraper(rng: random.Random, start: float, seconds: float, rate: float = 25.0) -> list[Event]:
+    events = []
+    t = start
+    while t < start + seconds:
+        item = rng.randrange(1000, 90_000)
+        events.append(
+            make_event(
+                ts=BASE_TS + t, client_ip=ATTACKER, user_agent="python-requests/2.31",
+                path=f"/api/v1/products/{item}", route=PRODUCT,
+                status=404 if rng.random() < 0.3 else 200, response_bytes=2500, latency_ms=12.0,
+            )
+        )  # fmt: skip
+        t += 1.0 / rate
+    return events
+
+
+def in_order(events: list[Event]) -> list[Event]:
+    ordered = sorted(events, key=lambda e: e.ts)
+    return [e._replace(source=SOURCE, position=i) for i, e in enumerate(ordered)]
+
+
+def run(detector: AnomalyModel, events: list[Event], *, finish: bool = True) -> list[Finding]:
+    found: dict[str, Finding] = {}
+    engine = DetectionEngine(
+        [detector], lambda f: found.__setitem__(f.id, f), allowed_lateness_s=0, evidence_limit=None
+    )
+    for event in events:
+        engine.process(event)
+    if finish:
+        engine.finish()
+    return list(found.values())
+
+
+@pytest.fixture(scope="module")
+def traffic() -> list[Event]:
+    rng = random.Random(8)
+    return in_order(crowd(rng, 1500) + scraper(rng, 1200, 120))
+
+
+def test_a_scraper_is_flagged_with_the_features_that_drove_it(traffic: list[Event]) -> None:
+    found = run(AnomalyModel(AnomalyModelParams()), traffic)
+    mine = [f for f in found if f.entity == ATTACKER]
+    assert mine, "the scraper's windows were not flagged"
+    finding = mine[0]
+    assert finding.kind == "anomaly" and finding.entity_type is EntityType.IP
+    assert finding.subkind == "ip_baseline"
+    drivers = {d["feature"]: d for d in finding.extra["drivers"]}
+    assert "requests" in drivers
+    assert drivers["requests"]["observed"] > 5 * max(drivers["requests"]["baseline"], 1)
+    assert "requests" in finding.summary and "usual" in finding.summary
+    scraper_ids = {e.request_id for e in traffic if e.client_ip == ATTACKER}
+    assert set(finding.evidence) <= scraper_ids
+    # The crowd, learnt as the baseline, is never an anomaly.
+    assert not [f for f in found if f.entity_type is EntityType.IP and f.entity != ATTACKER]
+
+
+def test_flagged_windows_are_not_learnt(traffic: list[Event]) -> None:
+    """Twelve 10 s windows of scraping: each stays anomalous (not absorbed into the
+    baseline after the first)."""
+    detector = AnomalyModel(AnomalyModelParams())
+    run(detector, traffic)
+    assert detector.windows_flagged >= 10
+
+
+def test_nothing_is_emitted_during_the_warm_up() -> None:
+    rng = random.Random(3)
+    events = in_order(crowd(rng, 200, ips=4) + scraper(rng, 60, 60))
+    assert run(AnomalyModel(AnomalyModelParams()), events) == []
+
+
+def test_a_route_receiving_huge_bodies_is_flagged_on_bytes_in() -> None:
+    rng = random.Random(5)
+    attack = [
+        make_event(
+            ts=BASE_TS + 1300 + 4 * i, client_ip=ATTACKER, method="POST", path=CART, route=CART,
+            status=400, request_bytes=5_000_000 + i, response_bytes=120, latency_ms=2000.0,
+        )
+        for i in range(15)
+    ]  # fmt: skip
+    found = run(AnomalyModel(AnomalyModelParams()), in_order(crowd(rng, 1500) + attack))
+    on_bytes = [f for f in found if any(d["feature"] == "bytes_in" for d in f.extra["drivers"])]
+    assert on_bytes
+    assert {f.entity for f in on_bytes} <= {CART, ATTACKER}
+
+
+def test_a_restored_snapshot_carries_on_as_if_never_stopped(traffic: list[Event]) -> None:
+    """Half the stream, a checkpoint (pickled, as stored), a new detector restoring it:
+    the same findings as one detector over everything, and replayed records (at or
+    before the checkpoint's position) are skipped, not learnt twice."""
+    whole = run(AnomalyModel(AnomalyModelParams()), traffic)
+    half = len(traffic) // 2
+    first = AnomalyModel(AnomalyModelParams())
+    run(first, traffic[:half], finish=False)
+    state = pickle.loads(pickle.dumps(first.snapshot()))
+    assert state["positions"] == {SOURCE: half - 1}
+
+    second = AnomalyModel(AnomalyModelParams())
+    assert second.restore(state)
+    replayed = traffic[half - 200 : half]  # the consumer re-reads uncommitted records
+    resumed = run(second, replayed + traffic[half:])
+    assert second.skipped == 200
+    assert [(f.entity, f.first_ts, f.summary) for f in resumed] == [
+        (f.entity, f.first_ts, f.summary) for f in whole
+    ]
+
+
+def test_a_snapshot_of_other_windows_is_refused(traffic: list[Event]) -> None:
+    first = AnomalyModel(AnomalyModelParams())
+    run(first, traffic[:5000], finish=False)
+    other = AnomalyModelParams(windows=({"size_s": 30, "min_requests": 8},))  # type: ignore[arg-type]
+    assert not AnomalyModel(other).restore(first.snapshot() or {})
+
+
+def test_taking_over_a_partition_keeps_known_entities_and_adds_the_rest(
+    traffic: list[Event],
+) -> None:
+    donor = AnomalyModel(AnomalyModelParams())
+    run(donor, traffic[:8000], finish=False)
+    state = donor.snapshot() or {}
+    taker = AnomalyModel(AnomalyModelParams())
+    run(taker, [e._replace(source="kafka:access/1") for e in traffic[8000:9000]], finish=False)
+    known = taker.entities["route"].peek(PRODUCT)
+    assert known is not None and donor.entities["ip"]
+    assert taker.restore(state, sources={SOURCE})
+    assert taker.entities["route"].peek(PRODUCT) is known  # its own kept
+    assert set(taker.entities["ip"].keys()) >= set(donor.entities["ip"].keys())
+    assert taker.positions[SOURCE] == 7999
+    # The partition's records up to the donor's position are not learnt twice.
+    run(taker, traffic[7990:8010], finish=False)
+    assert taker.skipped == 10
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            "windows = [{size_s = 10, min_requests = 5}, {size_s = 25, min_requests = 5}]",
+            "anomaly_model.*not a multiple",
+        ),
+        (
+            "windows = [{size_s = 60, min_requests = 5}, {size_s = 10, min_requests = 5}]",
+            "shortest first",
+        ),
+        ('scopes = ["ip", "session"]', r"anomaly_model\.scopes"),
+        ("model = {threshold_quantile = 1.5}", r"anomaly_model\.model\.threshold_quantile"),
+    ],
+)
+def test_config_errors_name_the_key(tmp_path: Path, table: str, message: str) -> None:
+    config = tmp_path / "gatewatch.toml"
+    config.write_text(f"[detection.detectors.anomaly_model]\n{table}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_settings(config)
+
+
+def test_window_features_in_model_space() -> None:
+    events = [
+        make_event(
+            path=f"/api/v1/products/{i}", route=PRODUCT, status=404 if i < 3 else 200,
+            request_bytes=10, response_bytes=1000, latency_ms=float(10 + i), user_agent="a",
+        )
+        for i in range(10)
+    ]  # fmt: skip
+    columns = Columns.of(events, lambda route: False)
+    (window,), volumes = busy_windows(columns, columns.ip, min_requests=10, min_bytes=math.inf)
+    assert busy_windows(columns, columns.ip, min_requests=11, min_bytes=math.inf)[0] == []
+    assert volumes.keys == [events[0].client_ip]
+    assert volumes.values.tolist() == [[math.log1p(10), math.log1p(100), math.log1p(10_000)]]
+    x = dict(zip(FEATURES, window.vector(set(window.agents), None), strict=True))
+    assert x["status_404"] == pytest.approx(0.3) and x["error_4xx"] == pytest.approx(0.3)
+    assert x["objects"] == pytest.approx(math.log1p(10))
+    assert x["bytes_out"] == pytest.approx(math.log1p(10_000))
+    assert x["latency_p50_ms"] == pytest.approx(math.log1p(14))
+    assert x["new_agents"] == 0.0
+    assert window.evidence == [e.request_id for e in events]

@@ -1,0 +1,109 @@
+"""The online window model: warm-up, spikes and their drivers, a protected baseline."""
+
+from __future__ import annotations
+
+import pickle
+import random
+
+import pytest
+from pydantic import ValidationError
+
+from detectors.anomaly.model import ModelParams, Verdict, WindowModel
+
+FEATURES = ("requests", "error_ratio")
+ALGORITHMS = ("robust_z", "hst")
+
+
+def steady(n: int, seed: int = 1) -> list[list[float]]:
+    """Benign windows: log1p(requests) near 5, error ratio near 0.02, a little noise."""
+    rng = random.Random(seed)
+    return [[5.0 + rng.gauss(0, 0.1), 0.02 + rng.gauss(0, 0.002)] for _ in range(n)]
+
+
+def run(model: WindowModel, windows: list[list[float]]) -> list[Verdict]:
+    return [model.judge(x) for x in windows]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_nothing_is_flagged_during_warm_up(algorithm: str) -> None:
+    params = ModelParams(algorithm=algorithm, warmup_windows=50)  # type: ignore[arg-type]
+    model = WindowModel(FEATURES, params)
+    wild = [[float(10 * (i % 2)), 0.5 * (i % 3)] for i in range(49)]
+    verdicts = run(model, wild)
+    assert not any(v.anomalous or v.warm for v in verdicts)
+    assert model.windows == 49
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_a_spike_after_a_steady_baseline_is_flagged_with_its_driver(algorithm: str) -> None:
+    model = WindowModel(FEATURES, ModelParams(algorithm=algorithm))  # type: ignore[arg-type]
+    assert not any(v.anomalous for v in run(model, steady(400)))
+    verdict = model.judge([9.0, 0.02])  # ~50x the requests, the usual error ratio
+    assert verdict.warm and verdict.anomalous
+    assert verdict.score > 0.5
+    assert [d.feature for d in verdict.drivers] == ["requests"]
+    driver = verdict.drivers[0]
+    assert driver.observed == 9.0
+    assert driver.baseline == pytest.approx(5.0, abs=0.05)
+    assert driver.deviation > 20
+
+
+def test_flagged_windows_are_not_learnt() -> None:
+    model = WindowModel(FEATURES, ModelParams())
+    run(model, steady(400))
+    attack = run(model, [[8.0, 0.3]] * 10)
+    assert all(v.anomalous for v in attack)
+    assert model._baseline.baseline(0) == pytest.approx(5.0, abs=0.05)  # still the usual
+    assert {d.feature for d in attack[-1].drivers} == set(FEATURES)
+
+
+def test_a_lasting_change_is_learnt_in_the_end() -> None:
+    model = WindowModel(FEATURES, ModelParams(relearn_after=5))
+    run(model, steady(400))
+    after = run(model, [[7.0, 0.02]] * 300)
+    assert after[0].anomalous and not after[-1].anomalous
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_a_pickled_model_judges_as_the_original(algorithm: str) -> None:
+    model = WindowModel(FEATURES, ModelParams(algorithm=algorithm))  # type: ignore[arg-type]
+    run(model, steady(300))
+    copy = pickle.loads(pickle.dumps(model))
+    rest = [*steady(100, seed=2), [9.0, 0.4]]
+    assert run(copy, rest) == run(model, rest)
+    assert copy.windows == model.windows
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_same_input_same_verdicts(algorithm: str) -> None:
+    params = ModelParams(algorithm=algorithm)  # type: ignore[arg-type]
+    windows = [*steady(300), [9.0, 0.4], *steady(20, seed=3)]
+    first = run(WindowModel(FEATURES, params), windows)
+    assert first == run(WindowModel(FEATURES, params), windows)
+
+
+def test_a_wrong_number_of_features_is_refused() -> None:
+    model = WindowModel(FEATURES, ModelParams())
+    with pytest.raises(ValueError, match="expected 2 features, got 1"):
+        model.judge([1.0])
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"threshold_quantile": 1.5}, "threshold_quantile"),
+        ({"algorithm": "lof"}, "algorithm"),
+        ({"warmup_windows": 0}, "warmup_windows"),
+        ({"half_lfe": 10}, "half_lfe"),
+    ],
+)
+def test_bad_params_name_the_key(config: dict[str, object], key: str) -> None:
+    with pytest.raises(ValidationError, match=key):
+        ModelParams.model_validate(config)
+
+
+def test_params_are_frozen_and_documented() -> None:
+    params = ModelParams()
+    with pytest.raises(ValidationError):
+        params.warmup_windows = 3
+    assert all(f.description for f in ModelParams.model_fields.values())
