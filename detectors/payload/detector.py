@@ -5,7 +5,7 @@ behind a prefilter that passes only what a rule could flag (``inspector``), Gate
 own signatures for classes CRS 3.3 misses at paranoia level 1 (``signatures``: SSTI,
 XXE, NoSQL operators, CRLF, SSRF), and a learned profile of every route's parameters
 (``profiles``: a value far outside what the parameter holds, such as text in an
-integer id).
+integer id), with the top-level paths each host serves (``novelty``).
 
 Context decides the score. A signature hit in a parameter learnt to hold an id or an
 enum is worth more than the same hit in a free-text search box; a hit whose matched
@@ -18,7 +18,8 @@ Findings: ``injection`` with a subkind (sqli, xss, cmdi, traversal, rfi, ssrf, s
 nosqli, xxe, crlf, ldap, session_fixation), ``malformed_request`` and
 ``oversized_payload`` from CRS's protocol rules, ``endpoint_scanning``/``probe_path``
 for a path shaped like a probe for files (``paths``), and ``anomaly``/
-``parameter_profile`` for profile deviations with no signature. Each carries the rule
+``parameter_profile`` for profile deviations with no signature (``anomaly``/
+``unseen_route`` for a top-level path the host does not serve). Each carries the rule
 ids, the parameter and the decoded fragment. ``group`` says how: one finding per
 request (``gatewatch detect`` by default, so every flagged request is judged on its
 own) or one episode per source and subkind (streaming, so an attack is one finding that
@@ -41,6 +42,7 @@ from detectors.crs import API_METHODS, RULES_DIR, SETUP_FILE, CrsEngine, CrsErro
 from detectors.episodes import Episodes
 from detectors.payload.classify import Signal, read
 from detectors.payload.inspector import PayloadInspector
+from detectors.payload.novelty import RouteNovelty
 from detectors.payload.params import decode_component, request_params
 from detectors.payload.paths import probe_path
 from detectors.payload.prefilter import Prefilter
@@ -96,6 +98,7 @@ _SUBKIND_NAMES = {
     "argument_limits": "argument size limits",
     "parameter_profile": "values far outside their parameter's profile",
     "probe_path": "a probe for files left behind",
+    "unseen_route": "a request for a path this host does not serve",
 }
 
 
@@ -128,6 +131,12 @@ class PayloadParams(DetectorParams):
     signatures: bool = Field(default=True, description="Gatewatch's own signatures")
     profiles: bool = Field(default=True, description="learned per-parameter profiles")
     profile_warmup: Annotated[int, Field(ge=1)] = 64
+    route_novelty: bool = Field(
+        default=True, description="top-level paths a warm host never serves (low severity)"
+    )
+    route_warmup: Annotated[int, Field(ge=1)] = Field(
+        default=1_000, description="requests of a host before its paths are judged"
+    )
     max_routes: Annotated[int, Field(gt=0)] = 2_000
     min_score: Annotated[float, Field(ge=0, le=1)] = Field(
         default=0.5, description="a request scoring less makes no finding on its own"
@@ -203,6 +212,7 @@ class PayloadDetector(Detector[PayloadParams]):
             _Source, ttl_s=params.scan_window_s, max_entities=params.max_sources
         )
         self.profiles = ParamProfiles(warmup=params.profile_warmup, max_routes=params.max_routes)
+        self.novelty = RouteNovelty(warmup=params.route_warmup)
         self._episodes: dict[tuple[str, str], Episodes] = {}
         self.crs_error = ""
         self._configure(params)
@@ -258,6 +268,8 @@ class PayloadDetector(Detector[PayloadParams]):
             if probe is not None:
                 signals.append(probe)
         deviations = self.profiles.check(event.route, pairs, event.ts) if p.profiles else []
+        if p.route_novelty:
+            deviations += self.novelty.check(event.host, event.path, event.ts)
         if route is not None and route.exclude_params:
             signals = [s for s in signals if s.name not in route.exclude_params]
             deviations = [d for d in deviations if d.name not in route.exclude_params]
@@ -348,7 +360,7 @@ class PayloadDetector(Detector[PayloadParams]):
         if classes & (_IDS if only_words else _TYPED):
             score += 0.15
             context.append("in a parameter that holds ids or fixed values")
-        if deviations:
+        if any(d.kind is not DeviationKind.ROUTE for d in deviations):
             score += 0.1
             context.append("the value is far outside its parameter's profile")
         if scanning:
@@ -393,8 +405,11 @@ class PayloadDetector(Detector[PayloadParams]):
             detail = f"rule{'s' if len(rules) > 1 else ''} {', '.join(map(str, rules[:5]))}"
         else:
             worst = max(deviations, key=lambda d: d.score)
-            kind, subkind = "anomaly", "parameter_profile"
-            rules, where, fragment = [], f"ARGS:{worst.name}", worst.value
+            kind, rules, fragment = "anomaly", [], worst.value
+            if worst.kind is DeviationKind.ROUTE:
+                subkind, where = "unseen_route", "REQUEST_FILENAME"
+            else:
+                subkind, where = "parameter_profile", f"ARGS:{worst.name}"
             what, detail = _SUBKIND_NAMES[subkind], worst.reason
         ip = event.client_ip or "unknown"
         target = f"{event.method} {event.route or event.path or '/'}"
@@ -406,7 +421,7 @@ class PayloadDetector(Detector[PayloadParams]):
             "context": context,
         }
         if deviations:
-            extra["profile"] = [f"{d.name}: {d.reason}" for d in deviations[:5]]
+            extra["profile"] = [f"{d.name or d.value}: {d.reason}" for d in deviations[:5]]
         severity = (  # a weak profile deviation is for the dashboard, not a pager
             Severity.LOW
             if score < self.params.min_score
@@ -457,6 +472,7 @@ class PayloadDetector(Detector[PayloadParams]):
     def advance(self, watermark: float) -> None:
         self.sources.expire(watermark)
         self.profiles.expire(watermark)
+        self.novelty.expire(watermark)
         for episodes in self._episodes.values():
             episodes.advance(watermark)
 
@@ -477,7 +493,8 @@ class PayloadDetector(Detector[PayloadParams]):
 
     def tracked(self) -> int:
         open_episodes = sum(len(e) for e in self._episodes.values())
-        return len(self.sources) + self.profiles.tracked() + open_episodes
+        learnt = self.profiles.tracked() + self.novelty.tracked()
+        return len(self.sources) + learnt + open_episodes
 
 
 def _plain(signal: Signal) -> bool:

@@ -23,10 +23,13 @@ request that had one: a flood of attacks cannot become the norm. During warm-up
 everything is learnt, attacks included, so the profile needs a majority, not unanimity:
 the type takes 95% of the values, the length bound is a quantile (``length_quantile``),
 a character class counts once two values had it, an enum's characters and lengths are
-those of its frequent values only, and a minority type is tolerated only once it is
-established (1% of the values) and free of syntax characters. A few attacks among the
-first values thus widen the profile little, and the share of what they left fades as
-normal traffic is learnt.
+those of its frequent values only (a recurring value with other characters is no
+member unless it carries 10% of the values: ``confirm/`` beside ``confirm``), a
+minority type is tolerated only once it is established (1% of the values) and free of
+syntax characters, and a name stays unexpected while it is rare on its route (a
+misspelt ``idA`` beside ``id``), even if it came while the route was warming up. A
+few attacks among the first values thus widen the profile little, and the share of
+what they left fades as normal traffic is learnt.
 
 What a score means (the caller decides what to do with it):
 
@@ -43,13 +46,15 @@ What a score means (the caller decides what to do with it):
   line breaks; 0.3 for letters, digits and the like), a new letter case or separator in
   a token, e-mail or date (0.45), a value of an established minority type (0.45), a new
   enum value shaped like its members (0.4, a member once seen twice), a parameter name
-  never seen on a route that is otherwise warm (0.3).
+  never seen on a route that is otherwise warm, or carried by fewer than
+  ``name_share`` (2%) of its requests since it first came (0.3).
 
 Routes and parameters never seen during warm-up: a new route learns for ``warmup``
 requests before anything on it is judged; a parameter, for ``warmup`` values. A name
 first seen on a warm route is reported as unexpected (0.3) until its own profile is
-warm, while it learns: a new release's parameter becomes normal, a fuzzer's one-offs
-never do.
+warm, while it learns, and while it is rare: a new release's parameter becomes
+normal, a fuzzer's one-offs never do. A name's share is counted over its route's
+recent requests (halved every ``horizon`` of them).
 
 Bounded: at most ``max_routes`` routes (the least recently active go first, idle ones
 expire after ``ttl_s`` of event time) and ``max_params`` per route (a new name replaces
@@ -109,6 +114,7 @@ class DeviationKind(StrEnum):
     CHARACTERS = "new_characters"
     LENGTH = "too_long"
     PARAMETER = "unexpected_parameter"
+    ROUTE = "unseen_route"  # ``detectors.payload.novelty``: the path, not a parameter
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +219,7 @@ _NARROW: Final = frozenset({INTEGER, DECIMAL, UUID, HEX})  # any new character i
 _ENUM_LENGTH = 64  # longer values are never enum members (nor cached)
 _SHAPES = 8192  # values whose class and characters are cached
 _MATURE = 1024  # learnt values after which ordinary values are learnt one in four
+_CORE_SHARE = 0.1  # an enum value this frequent is part of its core, whatever it holds
 
 _NUMBER = re.compile(r"-?[0-9]+")
 _DECIMAL_RE = re.compile(r"-?[0-9]*\.[0-9]+|-?[0-9]+\.")
@@ -321,6 +328,7 @@ class _Param:
         "churn",
         "classes",
         "fits",
+        "hits",
         "kind",
         "known",
         "late",
@@ -329,13 +337,16 @@ class _Param:
         "members",
         "minority",
         "n",
+        "since",
         "strict",
         "usual",
         "values",
     )
 
-    def __init__(self, late: bool) -> None:
+    def __init__(self, late: bool, since: int) -> None:
         self.n = 0
+        self.hits = 0  # requests of its route that carried it (halved with the route's)
+        self.since = since  # the route's request count when it first came
         self.classes = array("I", bytes(4 * len(_CLASSES)))  # values per class
         self.chars = array("I", bytes(4 * len(_CHAR_CLASSES)))  # values per character class
         self.lengths = array("I", bytes(4 * _LENGTH_BUCKETS))  # values per length bucket
@@ -390,6 +401,7 @@ class ParamProfiles:
         enum_coverage: float = 0.75,
         learn_below: float = 0.5,
         horizon: int = 4096,
+        name_share: float = 0.02,
     ) -> None:
         if warmup < 1 or max_routes < 1 or max_params < 1 or enum_max < 1:
             raise ValueError("warmup, max_routes, max_params and enum_max must be at least 1")
@@ -399,6 +411,8 @@ class ParamProfiles:
             raise ValueError("length_quantile must be in (0, 1)")
         if length_factor < 1 or min_long < 1 or ttl_s <= 0:
             raise ValueError("length_factor and min_long must be at least 1, ttl_s positive")
+        if not 0 <= name_share < 1:
+            raise ValueError("name_share must be in [0, 1)")
         if horizon < 2 * warmup:
             raise ValueError("horizon must be at least twice warmup: halving must keep it warm")
         self.warmup = warmup
@@ -413,6 +427,7 @@ class ParamProfiles:
         self.enum_coverage = enum_coverage
         self.learn_below = learn_below
         self.horizon = horizon
+        self.name_share = name_share
         self.routes: EntityTable[str, _Route] = EntityTable(
             _Route, ttl_s=ttl_s, max_entities=max_routes
         )
@@ -425,7 +440,8 @@ class ParamProfiles:
             f"length_quantile={self.length_quantile}, length_factor={self.length_factor}, "
             f"min_long={self.min_long}, enum_max={self.enum_max}, "
             f"enum_coverage={self.enum_coverage}, "
-            f"learn_below={self.learn_below}, horizon={self.horizon})"
+            f"learn_below={self.learn_below}, horizon={self.horizon}, "
+            f"name_share={self.name_share})"
         )
 
     # -- the hot path --------------------------------------------------------------------
@@ -437,7 +453,10 @@ class ParamProfiles:
         if state is None or not state.seen & 15:  # refresh its place in the LRU order
             state = self.routes.get(route, ts)
         seen = state.seen = state.seen + 1
+        if not seen % self.horizon:
+            _halve_shares(state)
         warm_route = seen > self.warmup
+        share = self.name_share if warm_route else 0.0
         sampled = not seen & 3  # a mature parameter learns one ordinary value in four
         table = state.params
         shapes = self._shapes
@@ -448,16 +467,24 @@ class ParamProfiles:
         for name, value in params:
             cls, mask = shapes.get(value) or self._shape(value)
             param = table.get(name)
-            if param is not None and (
-                value in param.members
-                or (cls in param.fits and not mask & ~param.known and len(value) <= param.long_at)
-            ):  # the common case: nothing to judge
-                if sampled or param.n < _MATURE:
-                    learn(param, value, cls, mask)
-                continue
-            if param is None:
-                param = self._add(table, name, warm_route)
-            deviation = self._slow(param, name, value, cls, mask, warm=warm_route)
+            rare = False
+            if param is not None:
+                hits = param.hits = param.hits + 1
+                rare = hits < share * (seen - param.since)
+                if not rare and (
+                    value in param.members
+                    or (
+                        cls in param.fits
+                        and not mask & ~param.known
+                        and len(value) <= param.long_at
+                    )
+                ):  # the common case: nothing to judge
+                    if sampled or param.n < _MATURE:
+                        learn(param, value, cls, mask)
+                    continue
+            else:
+                param = self._add(table, name, warm_route, seen)
+            deviation = self._slow(param, name, value, cls, mask, warm=warm_route, rare=rare)
             if deviation is None:
                 continue
             found.append(deviation)
@@ -481,19 +508,29 @@ class ParamProfiles:
         return shape
 
     def _slow(
-        self, param: _Param | None, name: str, value: str, cls: int, mask: int, *, warm: bool
+        self,
+        param: _Param | None,
+        name: str,
+        value: str,
+        cls: int,
+        mask: int,
+        *,
+        warm: bool,
+        rare: bool,
     ) -> Deviation | None:
-        """A value the fast path could not accept: its name is new or untracked, its
-        profile cold, or it deviates. Learns it when there is nothing to report."""
+        """A value the fast path could not accept: its name is new, untracked or rare,
+        its profile cold, or it deviates. Learns it when there is nothing to report."""
         if param is None:  # the route's table is full of established names
             return _unexpected(name, value) if warm else None
         if param.kind == _COLD:
-            if param.late and warm:
-                return _unexpected(name, value)
+            if warm and (param.late or rare):
+                return _unexpected(name, value, rare=rare)
             self._learn(param, value, cls, mask)
             return None
         judged = self._judge(param, value, cls, mask)
         if judged is None:
+            if rare:
+                return _unexpected(name, value, rare=True)
             self._learn(param, value, cls, mask)
             return None
         score, kind, reason = judged
@@ -565,7 +602,7 @@ class ParamProfiles:
 
     # -- learning ------------------------------------------------------------------------
 
-    def _add(self, table: dict[str, _Param], name: str, late: bool) -> _Param | None:
+    def _add(self, table: dict[str, _Param], name: str, late: bool, seen: int) -> _Param | None:
         if len(table) >= self.max_params:
             # Replace the least learnt name that is still cold (a fuzzer's one-off names);
             # established parameters are never pushed out by new ones.
@@ -573,7 +610,8 @@ class ParamProfiles:
             if table[victim].kind != _COLD:
                 return None
             del table[victim]
-        param = table[name] = _Param(late)
+        param = table[name] = _Param(late, seen - 1)
+        param.hits = 1
         return param
 
     def _learn(self, p: _Param, value: str, cls: int, mask: int) -> None:
@@ -596,8 +634,8 @@ class ParamProfiles:
             count = values.get(value, 0)
             if count:
                 values[value] = count + 1
-                if count == 1 and p.kind == ENUM:  # seen twice: a member from now on
-                    p.members = p.members | {value}
+                if count == 1 and p.kind == ENUM and not mask & ~p.known:
+                    p.members = p.members | {value}  # seen twice: a member from now on
             elif len(values) < 2 * self.enum_max:  # room for one-offs around the members
                 values[value] = 1
             else:
@@ -696,22 +734,24 @@ class ParamProfiles:
         ranked = sorted(values.items(), key=lambda item: -item[1])
         need = self.enum_coverage * filled
         covered = longest = core_chars = 0
+        large = _CORE_SHARE * filled
         for value, count in ranked:
+            if covered >= need and count < large:
+                break
             if count < 2:
                 return None
             covered += count
             longest = max(longest, len(value))
             core_chars |= _chars_of(value, shapes)
-            if covered >= need:
-                break
-        else:
+        if covered < need:
             return None
         plausible = sum(
             1 for one, count in ranked if count == 1 and not _chars_of(one, shapes) & ~core_chars
         )
         if plausible > 0.02 * filled:
             return None
-        return frozenset(v for v, c in ranked if c >= 2), core_chars, longest
+        members = (v for v, c in ranked if c >= 2 and not _chars_of(v, shapes) & ~core_chars)
+        return frozenset(members), core_chars, longest
 
     # -- queries and housekeeping --------------------------------------------------------
 
@@ -743,8 +783,15 @@ def _forget_values(p: _Param) -> None:
     p.values = None
 
 
-def _unexpected(name: str, value: str) -> Deviation:
+def _unexpected(name: str, value: str, *, rare: bool = False) -> Deviation:
     shown = value if len(value) <= MAX_SHOWN else value[:MAX_SHOWN]
-    return Deviation(
-        name, shown, "parameter never seen on this route", 0.3, DeviationKind.PARAMETER
-    )
+    reason = "parameter rarely seen on this route" if rare else "parameter never seen on this route"
+    return Deviation(name, shown, reason, 0.3, DeviationKind.PARAMETER)
+
+
+def _halve_shares(route: _Route) -> None:
+    """Count a route's names over its recent requests: halve their counts and spans."""
+    seen = route.seen
+    for param in route.params.values():
+        param.hits //= 2
+        param.since = seen - (seen - param.since) // 2

@@ -396,6 +396,8 @@ def test_parameters_are_validated_and_shown() -> None:
         ParamProfiles(dominance=0.3)
     with pytest.raises(ValueError, match="horizon"):
         ParamProfiles(warmup=100, horizon=150)
+    with pytest.raises(ValueError, match="name_share"):
+        ParamProfiles(name_share=1.0)
 
 
 def test_same_input_same_deviations() -> None:
@@ -410,3 +412,46 @@ def test_same_input_same_deviations() -> None:
         return [profiles.check(SEARCH, pairs, float(i)) for i, pairs in enumerate(stream)]
 
     assert run() == run()
+
+
+def test_a_tampered_enum_value_learnt_while_warming_up_is_still_flagged() -> None:
+    # "confirm/" is 5% of the values from the first one on: it recurs, but carries a
+    # character (the slash) that the enum's core values never have.
+    rng = random.Random(16)
+    values = [rng.choice(["confirm", "checkout"]) for _ in range(400)]
+    for i in range(0, 400, 20):
+        values[i] = "confirm/"
+    profiles = ParamProfiles(warmup=WARMUP)
+    feed(profiles, "/cart", "step", values)
+    assert profiles.value_class("/cart", "step") is ValueClass.ENUM
+    assert profiles.check("/cart", [("step", "checkout")], 500.0) == []
+    (found,) = profiles.check("/cart", [("step", "confirm/")], 501.0)
+    assert found.kind is DeviationKind.CHARACTERS and found.score >= 0.75
+    assert found.reason == "characters never seen here: slash"
+
+
+def test_a_frequent_enum_value_is_a_member_whatever_its_characters() -> None:
+    rng = random.Random(17)
+    values = rng.choices(["price", "name", "-price"], weights=[50, 35, 15], k=400)
+    profiles = ParamProfiles(warmup=WARMUP)
+    assert feed(profiles, SEARCH, "sort", values) == []
+    assert profiles.value_class(SEARCH, "sort") is ValueClass.ENUM
+    assert profiles.check(SEARCH, [("sort", "-price")], 500.0) == []
+
+
+def test_a_name_rare_on_its_route_stays_unexpected_even_if_it_came_while_warming_up() -> None:
+    rng = random.Random(18)
+    profiles = ParamProfiles(warmup=WARMUP)
+    found: list[list[Deviation]] = []
+    for i in range(3000):
+        # A misspelt name in 1% of the requests, from the first ones on (inside the
+        # warm-up), and an optional parameter in a quarter of them.
+        pairs = [("idA" if i % 100 == 7 else "id", str(rng.randint(1, 999)))]
+        if i % 4 == 0:
+            pairs.append(("page", str(i % 7 + 1)))
+        found.append(profiles.check(ITEM, pairs, float(i)))
+    flagged = [deviations for deviations in found[WARMUP:] if deviations]
+    assert len(flagged) == 29  # each request with idA once the route is warm
+    assert {(d.name, d.kind, d.score, d.reason) for f in flagged for d in f} == {
+        ("idA", DeviationKind.PARAMETER, 0.3, "parameter rarely seen on this route")
+    }

@@ -216,3 +216,37 @@ def test_a_probe_for_files_left_behind_is_endpoint_scanning(path: str) -> None:
 @pytest.mark.parametrize("path", ["/static/app.min.js", "/downloads/gatewatch-1.0.tar.gz"])
 def test_files_sites_do_serve_are_not_probes(path: str) -> None:
     assert run([ev(0, path=path, route=path, query="")], profiles=False) == []
+
+
+def busy_host() -> list[Event]:
+    """A host whose paths are well learnt: 1,200 requests, all under /api."""
+    return warm_up(count=600)
+
+
+def test_a_top_level_path_a_busy_host_never_serves_is_a_low_severity_anomaly() -> None:
+    probe = ev(700, client_ip="203.0.113.94", path="/admin4.nsf", route="/admin4.nsf", query="")
+    (finding,) = latest(run([*busy_host(), probe]))
+    assert (finding.kind, finding.subkind) == ("anomaly", "unseen_route")
+    assert finding.severity == "low" and finding.score < 0.5
+    assert finding.extra["where"] == "REQUEST_FILENAME"
+    assert finding.extra["fragment"] == "admin4.nsf"
+    assert run([*busy_host(), probe], route_novelty=False) == []
+    assert run([*warm_up(), probe]) == []  # 240 requests: the host is not learnt yet
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/products/1007/reviews", "/api/v2/search", "/robots.txt", "/favicon.ico"]
+)
+def test_a_new_route_under_a_known_top_level_path_or_a_crawler_file_is_quiet(path: str) -> None:
+    new = ev(700, client_ip="198.51.100.9", path=path, route=path, query="")
+    assert run([*busy_host(), new]) == []
+
+
+def test_a_new_top_level_resource_is_reported_a_few_times_then_learnt() -> None:
+    deploy = [
+        ev(700 + i, client_ip=f"198.51.100.{i}", path=f"/v2/orders/{i}", route="/v2/orders/{id}")
+        for i in range(30)
+    ]
+    findings = latest(run([*busy_host(), *deploy]))
+    assert [f.evidence for f in findings] == [(d.request_id,) for d in deploy[:8]]
+    assert {f.subkind for f in findings} == {"unseen_route"}
