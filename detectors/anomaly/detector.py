@@ -33,9 +33,11 @@ import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Annotated, Any, Literal, Self
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from detectors.anomaly.activity import VOLUME, Activity, Rarity
@@ -54,6 +56,7 @@ Scope = Literal["route", "principal", "ip"]
 _INDEX = {name: i for i, name in enumerate(FEATURES)}
 _NOT_VOLUME = tuple(i for i, name in enumerate(FEATURES) if name not in VOLUME)
 # Never drivers alone: slow is not hostile, and a new agent or address is everyday.
+_SOURCE, _POSITION = attrgetter("source"), attrgetter("position")
 _CONTEXT = frozenset({"latency_p50_ms", "latency_p95_ms", "new_agents", "new_addresses"})
 _NOVELTY = frozenset({"new_agents", "new_addresses"})
 _ONE = math.log1p(1)
@@ -79,7 +82,7 @@ class WindowSpec(BaseModel):
 class AnomalyModelParams(DetectorParams):
     windows: tuple[WindowSpec, ...] = Field(
         default=(
-            WindowSpec(size_s=10, min_requests=20, min_bytes=4 << 20),
+            WindowSpec(size_s=10, min_requests=40, min_bytes=4 << 20),
             WindowSpec(size_s=60, min_requests=60, min_bytes=16 << 20),
         ),
         min_length=1,
@@ -99,6 +102,11 @@ class AnomalyModelParams(DetectorParams):
         default=1e-3,
         description="a client far above its own usual is flagged when the model finds the "
         "window anomalous, or when this small a share of all clients' windows send as much",
+    )
+    population_sample: Annotated[int, Field(ge=1)] = Field(
+        default=4,
+        description="the population model learns one in this many of the windows a "
+        "client's own history already clears (they cannot be flagged; the cost is per window)",
     )
     min_bytes_rise: Annotated[int, Field(ge=0)] = Field(
         default=1 << 20, description="bytes above its baseline a bytes feature needs to drive"
@@ -190,6 +198,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         self.positions: dict[str, int] = {}  # source -> last position observed
         self._resume: dict[str, int] = {}  # source -> restored position (skip up to it)
         self.windows_judged = self.windows_flagged = self.skipped = 0
+        self._cleared = 0  # client windows their own history cleared
 
     def _setup(self, params: AnomalyModelParams) -> None:
         self._base = params.windows[0].size_s
@@ -247,13 +256,8 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         if self._resume and event.position <= self._resume.get(event.source, -1):
             self.skipped += 1
             return  # already learnt before the checkpoint this run resumed from
-        ts = event.ts
-        if ts >= self._end:
-            self._roll(ts)
-        if event.source:
-            positions = self.positions
-            if event.position > positions.get(event.source, -1):
-                positions[event.source] = event.position
+        if event.ts >= self._end:
+            self._roll(event.ts)
         if self.allow.empty or not self.allow.allows(event):
             self._events.append(event)
 
@@ -305,10 +309,26 @@ class AnomalyModel(Detector[AnomalyModelParams]):
     def _take_chunk(self) -> Columns | None:
         events, restored = self._events, self._restored
         self._events, self._restored = [], []
+        self._note_positions(events)
         parts = list(restored)
         if events:
             parts.append(Columns.of(events, self._is_login))
         return Columns.concat(parts) if parts else None
+
+    def _note_positions(self, events: list[Event]) -> None:
+        """The last position of each source these events came from (the checkpoint's
+        positions; one pass per window, not a dict update per request)."""
+        if not events:
+            return
+        sources = np.asarray(list(map(_SOURCE, events)), dtype=object)
+        codes, uniques = pd.factorize(sources)
+        positions = np.fromiter(map(_POSITION, events), dtype=np.int64, count=len(events))
+        last = np.full(len(uniques), -1, dtype=np.int64)
+        np.maximum.at(last, codes, positions)
+        known = self.positions
+        for source, position in zip(uniques.tolist(), last.tolist(), strict=True):
+            if source and position > known.get(source, -1):
+                known[source] = position
 
     def _judge_all(self, columns: Columns, level: _Level, end: float) -> None:
         index = self._levels.index(level)
@@ -374,7 +394,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         entity = self.entities[scope].get(window.key, end)
         assert entity.baselines is not None
         x = window.vector(entity.agents, entity.addresses)
-        verdict = self.models[(scope, size)].judge(x)
+        model = self.models[(scope, size)]
         self.windows_judged += 1
         own = entity.baselines[index]
         slot = activity.slots.get(window.key, -1)
@@ -390,6 +410,15 @@ class AnomalyModel(Detector[AnomalyModelParams]):
                 Driver(FEATURES[i], x[i], own.baseline(i), z_own[i]) for i in _NOT_VOLUME
             ]
         drivers = self._drivers(candidates, window)
+        if history >= p.min_history and not drivers:
+            # Its own history clears it, whatever its peers say: the population model
+            # only needs a sample of such windows to learn from.
+            self._cleared += 1
+            if not self._cleared % p.population_sample:
+                model.judge(x)
+            self._learn(entity, own, window, x)
+            return False
+        verdict = model.judge(x)
         if history >= p.min_history:
             # Far above its own usual; and unusual among its peers too (the model), or
             # moving an amount few clients' windows ever move.
@@ -403,15 +432,19 @@ class AnomalyModel(Detector[AnomalyModelParams]):
             drivers = self._drivers(verdict.drivers, window)
             flagged = verdict.anomalous and bool(drivers)
         if not flagged:
-            own.learn(x)
-            if entity.agents is not None:
-                _remember(entity.agents, window.agents)
-            if entity.addresses is not None:
-                _remember(entity.addresses, window.addresses)
+            self._learn(entity, own, window, x)
             return False
         self.windows_flagged += 1
         self._report(scope, window, size, end, verdict, drivers, own=history >= p.min_history)
         return True
+
+    @staticmethod
+    def _learn(entity: _Entity, own: RobustBaseline, window: Window, x: list[float]) -> None:
+        own.learn(x)
+        if entity.agents is not None:
+            _remember(entity.agents, window.agents)
+        if entity.addresses is not None:
+            _remember(entity.addresses, window.addresses)
 
     def _drivers(self, candidates: Iterable[Driver], window: Window) -> tuple[Driver, ...]:
         """The features far *above* their baseline, by a margin that matters (a rise
@@ -482,7 +515,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
             entity,
             ts=window.last_ts,
             first_ts=window.first_ts,
-            evidence=window.evidence,
+            evidence=window.evidence_for(drivers[0].feature),
             summary=summary,
             score=verdict.score,
             subkind=f"{scope}_baseline",
@@ -515,6 +548,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
 
     def snapshot(self) -> dict[str, Any]:
         """Everything learnt and open, with the positions it includes (picklable)."""
+        self._note_positions(self._events)
         chunk = list(self._restored)
         if self._events:
             chunk.append(Columns.of(self._events, self._is_login))
@@ -526,6 +560,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
             "models": self.models,
             "activity": self.activity,
             "rarity": self.rarity,
+            "cleared": self._cleared,
             "entities": self.entities,
             "positions": dict(self.positions),
         }
@@ -550,6 +585,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
             self.models = state["models"]
             self.activity = state["activity"]
             self.rarity = state["rarity"]
+            self._cleared = state["cleared"]
             self.entities = state["entities"]
             for table in self.entities.values():
                 table.ttl_s = self.params.ttl_s

@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -46,8 +48,24 @@ RATIOS = frozenset({"error_4xx", "error_5xx", "status_401", "status_403", "statu
 # Features that enter the models as log1p(value); the rest are ratios in 0..1.
 LOGGED = frozenset(FEATURES) - RATIOS
 EVIDENCE = 16  # request ids kept per window
+# Event fields by name, read one column at a time (``zip(*events)`` over a NamedTuple
+# of twenty fields costs ten times more).
+_FIELD = {name: itemgetter(i) for i, name in enumerate(Event._fields)}
 
 Array = npt.NDArray[np.generic]
+_STATUS = {
+    "error_4xx": (400, 499),
+    "error_5xx": (500, 599),
+    "status_401": (401, 401),
+    "status_403": (403, 403),
+    "status_404": (404, 404),
+}
+_LARGEST = {
+    "bytes_in": "bytes_in",
+    "bytes_out": "bytes_out",
+    "latency_p50_ms": "latency",
+    "latency_p95_ms": "latency",
+}
 
 
 def shown(feature: str, value: float) -> float:
@@ -75,35 +93,39 @@ class Columns:
     def of(cls, events: Sequence[Event], is_login: Callable[[str], bool]) -> Columns:
         """``is_login(route)``: the route takes an attempted username in ``user`` (a
         login or reset), so ``user`` there is not who is calling."""
-        (
-            request_id, ts, ip, _method, path, route, status, _scheme, _host, _query,
-            latency, bytes_in, bytes_out, agent, user, api_key, *_rest,
-        ) = zip(*events, strict=True)  # fmt: skip
-        routes = np.asarray(route, dtype=object)
+        n = len(events)
+
+        def column(field: str) -> list[Any]:
+            return list(map(_FIELD[field], events))
+
+        def numbers(field: str, dtype: type[np.generic]) -> npt.NDArray[Any]:
+            return np.fromiter(map(_FIELD[field], events), dtype=dtype, count=n)
+
+        routes = np.asarray(column("route"), dtype=object)
         codes, uniques = pd.factorize(routes)
         templated = np.asarray(["{" in r for r in uniques], dtype=bool)[codes]
         login = np.asarray([is_login(r) for r in uniques], dtype=bool)[codes]
-        obj = np.asarray(path, dtype=object)
+        obj = np.asarray(column("path"), dtype=object)
         obj[~templated] = ""
-        users = np.asarray(user, dtype=object)
-        keys = np.asarray(api_key, dtype=object)
-        principal = np.full(len(events), "", dtype=object)
+        users = np.asarray(column("user"), dtype=object)
+        keys = np.asarray(column("api_key"), dtype=object)
+        principal = np.full(n, "", dtype=object)
         by_key = keys != ""
         principal[by_key] = "k:" + keys[by_key]
         by_user = (users != "") & ~login
         principal[by_user] = "u:" + users[by_user]
         return cls(
-            ip=np.asarray(ip, dtype=object),
+            ip=np.asarray(column("client_ip"), dtype=object),
             principal=principal,
             route=routes,
             obj=obj,
-            agent=np.asarray(agent, dtype=object),
-            status=np.asarray(status, dtype=np.int64),
-            bytes_in=np.asarray(bytes_in, dtype=np.int64),
-            bytes_out=np.asarray(bytes_out, dtype=np.int64),
-            latency=np.asarray(latency, dtype=np.float64),
-            request_id=np.asarray(request_id, dtype=object),
-            ts=np.asarray(ts, dtype=np.float64),
+            agent=np.asarray(column("user_agent"), dtype=object),
+            status=numbers("status", np.int64),
+            bytes_in=numbers("request_bytes", np.int64),
+            bytes_out=numbers("response_bytes", np.int64),
+            latency=numbers("latency_ms", np.float64),
+            request_id=np.asarray(column("request_id"), dtype=object),
+            ts=numbers("ts", np.float64),
         )
 
     @classmethod
@@ -134,6 +156,28 @@ class Window:
     evidence: list[str]
     first_ts: float
     last_ts: float
+    columns: Columns | None = None  # the window's requests, while it is judged
+    rows: npt.NDArray[np.int64] | None = None  # this entity's rows in ``columns``
+
+    def evidence_for(self, feature: str) -> list[str]:
+        """The requests that show ``feature`` (on a route, the window holds everyone's
+        requests: the ones with the errors, the biggest bodies or responses, or the
+        busiest client's, not the first few)."""
+        columns, rows = self.columns, self.rows
+        if columns is None or rows is None:
+            return self.evidence
+        if feature in _STATUS:
+            status = columns.status[rows]
+            low, high = _STATUS[feature]
+            chosen = rows[(status >= low) & (status <= high)]
+        elif feature in _LARGEST:
+            values = getattr(columns, _LARGEST[feature])[rows]
+            chosen = rows[np.argsort(-values, kind="stable")]
+        else:  # requests, routes, objects, new agents: the busiest client's
+            codes, _ = pd.factorize(columns.ip[rows])
+            chosen = rows[codes == np.bincount(codes).argmax()]
+        ids: list[str] = columns.request_id[chosen[:EVIDENCE]].tolist()
+        return ids or self.evidence
 
     def vector(
         self, known_agents: Set[str] | None, known_addresses: Set[str] | None
@@ -258,6 +302,8 @@ def busy_windows(
             evidence=ids[starts_list[i] : starts_list[i] + min(n_list[i], EVIDENCE)].tolist(),
             first_ts=first_ts[i],
             last_ts=last_ts[i],
+            columns=columns,
+            rows=rows[by_entity[starts_list[i] : starts_list[i] + n_list[i]]],
         )
         for i in range(b)
     ]

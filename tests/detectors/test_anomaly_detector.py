@@ -102,6 +102,9 @@ def test_a_scraper_is_flagged_with_the_features_that_drove_it(traffic: list[Even
     assert "requests" in finding.summary and "usual" in finding.summary
     scraper_ids = {e.request_id for e in traffic if e.client_ip == ATTACKER}
     assert set(finding.evidence) <= scraper_ids
+    # On the route, the evidence is the busiest client's requests: the scraper's.
+    for route_finding in (f for f in found if f.entity_type is EntityType.ROUTE):
+        assert set(route_finding.evidence) <= scraper_ids
     # The crowd, learnt as the baseline, is never an anomaly.
     assert not [f for f in found if f.entity_type is EntityType.IP and f.entity != ATTACKER]
 
@@ -133,6 +136,9 @@ def test_a_route_receiving_huge_bodies_is_flagged_on_bytes_in() -> None:
     on_bytes = [f for f in found if any(d["feature"] == "bytes_in" for d in f.extra["drivers"])]
     assert on_bytes
     assert {f.entity for f in on_bytes} <= {CART, ATTACKER}
+    # A route's window holds everyone's requests: its evidence is the huge bodies.
+    attack_ids = {e.request_id for e in attack}
+    assert all(set(f.evidence) <= attack_ids for f in on_bytes)
 
 
 def test_a_restored_snapshot_carries_on_as_if_never_stopped(traffic: list[Event]) -> None:
