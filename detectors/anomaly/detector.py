@@ -2,25 +2,30 @@
 
 Fixed thresholds miss what is unusual for one API and one client. This detector keeps,
 per route, per principal (user or API key) and per client address, fixed event-time
-windows (10 s and 1 min by default) of request counts, error ratios, distinct routes
-and objects, bytes in and out, latency quantiles and new agents or addresses
-(``features.Tally``), and judges each closed window twice:
+windows (10 s and 1 min by default). A request costs an append; when a window closes
+its requests become columns and every entity's features are summed at once
+(``features``): request count, error ratios, distinct routes and objects, bytes in and
+out, latency quantiles, new agents and addresses. Only busy windows (``min_requests``
+or ``min_bytes``) are judged, so the model cost is per busy window, not per request.
 
-- against the *population* of its scope and window size (all addresses' 10 s windows,
-  ...): a ``WindowModel`` (River HalfSpaceTrees with scaling by default, or the robust
-  z-score baseline), thresholded at a learned quantile;
-- against the entity's *own* baseline (``RobustBaseline``: a few floats per feature).
+- A **route** is judged by its own ``WindowModel`` (one per route and window length):
+  routes differ too much to be each other's peers.
+- A **principal or address** is judged against its own history and its peers. Its
+  own history: a volume baseline over *every* window it appears in, quiet ones
+  included (``activity.Activity``: a scraper that browsed like a visitor is far above
+  *its* usual), and a baseline of all features over its busy windows. Its peers: the
+  population ``WindowModel`` of its scope and window length, and how rare its volume
+  is among all clients' windows (``activity.Rarity``). Flagged when it is far above
+  its own usual (the drivers) *and* its peers' model finds the window anomalous or few
+  windows ever move that much; without history of its own, its peers alone judge it.
+- Drivers must rise (a drop is not an attack) by a margin that matters (``min_ratio``,
+  ``min_bytes_rise``, ``min_errors``); latency or a new agent or address never drives
+  a finding alone.
+- Flagged windows are never learnt, by any baseline, so an attack cannot become the
+  baseline; the models emit nothing during their warm-up.
 
-A window is anomalous when the population model flags it *and* the entity's own
-baseline, once it has ``min_history`` windows, agrees that some feature rose far above
-its usual (the drivers). Until then the population model's drivers explain it. Flagged
-windows are never learnt, by either model, so an attack cannot become the baseline; the
-population model emits nothing during its warm-up. Windows with fewer than the size's
-``min_requests`` are idle: neither judged nor learnt (the attacks of interest here are
-loud; a quiet window says nothing about them and would cost model time per request).
-
-The cost is per window, not per request: a request adds to at most three tallies
-(route, principal, address); the models run once per busy entity and window.
+Each finding names its drivers, observed against baseline, in its summary and in
+``extra.drivers``; its evidence is the requests that show the top driver.
 
 State (models, baselines, open windows, and the Kafka positions they include) is
 saved by ``snapshot`` and restored by ``restore``; events at or before a restored
@@ -479,6 +484,16 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         found.sort(key=lambda d: -d.deviation)
         return tuple(found)
 
+    def _strength(self, driver: Driver) -> float:
+        """Confidence from one driver: how far beyond the floors it is (at the floor:
+        0; twice the floor: 0.5; ten times: 0.9), in z or, for amounts, in ratio."""
+        p = self.params
+        strength = 1.0 - p.min_deviation / driver.deviation
+        if driver.feature in LOGGED and driver.feature not in _NOVELTY:
+            ratio = (math.expm1(driver.observed) + 1.0) / (math.expm1(driver.baseline) + 1.0)
+            strength = max(strength, 1.0 - p.min_ratio / ratio)
+        return max(0.0, strength)
+
     def _report(  # noqa: PLR0917 - one call site, each argument named by its role
         self,
         scope: Scope,
@@ -493,9 +508,10 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         entity_type, entity = _entity(scope, window.key)
         baseline = "its own baseline" if own else "its peers"
         named = "; ".join(describe(d) for d in drivers[:4])
+        score = max(verdict.score, *(self._strength(d) for d in drivers))
         summary = (
-            f"{scope} {entity}: {size:g} s window unusual against {baseline}: {named} "
-            f"(score {verdict.score:.2f})"
+            f"{entity_type} {entity}: {size:g} s window unusual against {baseline}: {named} "
+            f"(score {score:.2f})"
         )
         extra = {
             "scope": scope,
@@ -517,7 +533,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
             first_ts=window.first_ts,
             evidence=window.evidence_for(drivers[0].feature),
             summary=summary,
-            score=verdict.score,
+            score=score,
             subkind=f"{scope}_baseline",
             extra=extra,
         )

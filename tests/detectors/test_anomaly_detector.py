@@ -141,6 +141,31 @@ def test_a_route_receiving_huge_bodies_is_flagged_on_bytes_in() -> None:
     assert all(set(f.evidence) <= attack_ids for f in on_bytes)
 
 
+def test_a_partner_key_pulling_far_more_from_a_new_address_is_flagged() -> None:
+    """Exfiltration with a stolen key: the key's own history (a steady sync from one
+    address) says 20 MB in 10 s from somewhere else is not it."""
+    rng = random.Random(6)
+    key = "fp:partnerkey0001"
+
+    def partner(t: float, ip: str, size: int) -> Event:
+        return make_event(
+            ts=BASE_TS + t, client_ip=ip, api_key=key, user_agent="sync/1.0",
+            path="/api/v1/partners/7/orders", route="/api/v1/partners/{id}/orders",
+            response_bytes=size, latency_ms=30.0,
+        )  # fmt: skip
+
+    steady = [partner(i * 0.2, "192.0.2.50", rng.randrange(15_000, 25_000)) for i in range(6000)]
+    pull = [partner(1300 + i * 0.25, "203.0.113.77", 2_000_000) for i in range(400)]
+    found = run(AnomalyModel(AnomalyModelParams()), in_order(crowd(rng, 1450) + steady + pull))
+    mine = [f for f in found if f.entity_type is EntityType.API_KEY]
+    assert mine and all(f.entity == key for f in mine)
+    drivers = {d["feature"] for f in mine for d in f.extra["drivers"]}
+    assert "bytes_out" in drivers
+    assert "own baseline" in mine[0].summary
+    pull_ids = {e.request_id for e in pull}
+    assert all(set(f.evidence) <= pull_ids for f in mine)
+
+
 def test_a_restored_snapshot_carries_on_as_if_never_stopped(traffic: list[Event]) -> None:
     """Half the stream, a checkpoint (pickled, as stored), a new detector restoring it:
     the same findings as one detector over everything, and replayed records (at or
