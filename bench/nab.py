@@ -1,6 +1,6 @@
 """NAB: the production anomaly model, unchanged, scored by the benchmark's rules.
 
-``python -m bench.nab [--algorithm hst|robust_z|all]``
+``python -m bench.nab [--algorithm forecast|hst|robust_z|all]``
 
 Each of NAB's 58 series runs through its own ``WindowModel`` with default
 ``ModelParams`` (only ``algorithm`` varies), one row a 1-feature window ``[value]``;
@@ -46,7 +46,7 @@ from detectors.anomaly.model import ModelParams, WindowModel
 
 NAB = SHARED_DATA / "nab"
 PUBLISHED = ("numenta", "randomCutForest", "twitterADVec", "windowedGaussian")
-ALGORITHMS = ("hst", "robust_z")
+ALGORITHMS = ("forecast", "hst", "robust_z")
 SHORT = {"standard": "standard", "reward_low_FP_rate": "low FP", "reward_low_FN_rate": "low FN"}
 
 

@@ -57,10 +57,13 @@ class Activity:
         self, slot: int, values: Sequence[float]
     ) -> tuple[int, list[float], list[float]]:
         """(windows seen, level, robust z per feature) of one entity's slot."""
-        level = self.level[slot]
-        scale = np.maximum(self.spread[slot] * _MAD_TO_SIGMA, np.maximum(0.05 * level, 0.1))
-        z = (np.asarray(values) - level) / scale
-        return int(self.seen[slot]), level.tolist(), z.tolist()
+        level: list[float] = self.level[slot].tolist()  # plain floats: 3 values, no numpy
+        spread: list[float] = self.spread[slot].tolist()
+        z = [
+            (value - mean) / max(dev * _MAD_TO_SIGMA, 0.05 * mean, 0.1)
+            for value, mean, dev in zip(values, level, spread, strict=True)
+        ]
+        return int(self.seen[slot]), level, z
 
     def learn(self, keys: Sequence[str], values: Floats) -> None:
         """One window of every entity in ``keys`` (rows of ``values``, ``VOLUME`` order)."""
@@ -151,6 +154,7 @@ class Rarity:
         self.decay_per_window = 0.5 ** (1.0 / half_life)
         self.counts = np.zeros((len(VOLUME), _BINS))
         self.windows = 0.0
+        self._tails: list[list[float]] | None = None  # share at or above each bin
 
     def add(self, values: Floats) -> None:
         """Rows of ``VOLUME`` values (log1p) of one window's entities."""
@@ -163,10 +167,14 @@ class Rarity:
         bins = np.minimum((values / _BIN_WIDTH).astype(np.int64), _BINS - 1)
         for feature in range(len(VOLUME)):
             self.counts[feature] += np.bincount(bins[:, feature], minlength=_BINS)
+        self._tails = None
 
     def tail(self, feature: int, value: float) -> float:
         """Share of windows in ``value``'s bin or above (1.0 before any)."""
         if self.windows <= 0:
             return 1.0
-        at = min(int(value / _BIN_WIDTH), _BINS - 1)
-        return float(self.counts[feature, at:].sum() / self.windows)
+        tails = self._tails
+        if tails is None:
+            above = self.counts[:, ::-1].cumsum(axis=1)[:, ::-1] / self.windows
+            tails = self._tails = above.tolist()
+        return tails[feature][min(max(int(value / _BIN_WIDTH), 0), _BINS - 1)]

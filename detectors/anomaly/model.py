@@ -4,7 +4,10 @@ A ``WindowModel`` judges closed windows of one series (one route's 1-minute wind
 say; counts passed as ``log1p``), one vector at a time, in order:
 
 1. **surprise**: how unlikely the window is, ``s = -log10 p``, read from two kinds of
-   robust z per feature against the per-feature baseline:
+   robust z per feature against the per-feature reference (``baseline.py``): the
+   level (``robust_z``, ``hst``: ``RobustBaseline``) or, for ``forecast``, the
+   one-step forecast (``SeasonalForecast``: the level plus the seasonal offset of the
+   best of a few candidate periods, ``season_windows``, found without timestamps):
 
    - the *level*: this window's z, strong on spikes and abrupt shifts;
    - the *sustained* (temporal context): an exponentially weighted mean of the recent
@@ -15,10 +18,14 @@ say; counts passed as ``log1p``), one vector at a time, in order:
      on NAB (standard, swept) it moved the score by under one point, less than
      neighbouring settings of ``half_life`` do, and a flag needs a level driver anyway.
 
-   Two scorers, chosen by ``ModelParams.algorithm``:
+   Three algorithms, chosen by ``ModelParams.algorithm``:
 
    - ``robust_z``: the largest of those z, as a two-sided normal tail (Bonferroni over
      all of them). Cheap and strong on level shifts and spikes.
+   - ``forecast``: the same, with the z of each feature's forecast error against the
+     scale of its errors: a cycle's daily peak is expected, a departure from the cycle
+     (a missing peak, a flat afternoon) is not. On NAB (standard, swept) 48.0 against
+     42.4 for ``robust_z``, all of it on periodic series; it costs about 2.5x per judge.
    - ``hst``: River's HalfSpaceTrees behind a MinMaxScaler (HST assumes features in
      [0, 1]; the scaler learns each feature's range online). Its raw score (how little
      mass the window's leaves held in the reference window) is read as a one-sided
@@ -51,14 +58,19 @@ say; counts passed as ``log1p``), one vector at a time, in order:
 
 4. **explain** it: the drivers are the features whose robust z reaches
    ``min_deviation``, largest first, with observed and baseline values. Both scorers
-   are explained by the same baseline, so an analyst reads "requests 812 vs usual 40".
+   are explained by the same baseline, so an analyst reads "requests 812 vs usual 40";
+   for ``forecast`` the baseline is the forecast ("requests 812 vs expected 300 at this
+   point of the day").
 
-5. **learn** it only when it was not flagged: an attack must not become the baseline.
-   A change flagged ``relearn_after`` windows in a row is accepted as the new normal
-   (a deploy, a new client) and learnt again, so a model cannot stay stuck on a step.
+5. **learn** it only when it was not flagged: an attack must not become the baseline
+   (a forecast's seasonal clock still moves on). A change flagged ``relearn_after``
+   windows in a row is accepted as the new normal (a deploy, a new client) and learnt
+   again, so a model cannot stay stuck on a step.
 
-The temporal context lives in the model, never in timestamps: the sustained z and the
-rarity ranks see windows in the order judged. Nothing is flagged during the warm-up
+The temporal context lives in the model, never in timestamps: the sustained z, the
+seasonal phase and the rarity ranks see windows in the order judged (a period is a
+number of windows, so ``season_windows`` must suit the window length: 1440 for a day
+of 1-minute windows). Nothing is flagged during the warm-up
 (``warmup_windows`` learnt windows, and for HST a full reference window of the trees).
 Deterministic: HST is seeded, the rest is arithmetic. The whole model pickles
 (checkpoints).
@@ -76,7 +88,7 @@ from typing import Annotated, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 from river import anomaly, compose, preprocessing, stats
 
-from detectors.anomaly.baseline import RobustBaseline
+from detectors.anomaly.baseline import RobustBaseline, SeasonalForecast
 
 _HALF_SCORE = 3.0  # rarity (decades: one in 1000 windows) at which the score is 0.5
 _MIN_SPREAD = 0.1  # of the surprise (-log10 p): a flat series still needs a real jump
@@ -92,7 +104,7 @@ class Driver:
 
     feature: str
     observed: float
-    baseline: float  # the learnt typical value (exponentially weighted level)
+    baseline: float  # the expected value: the learnt level, or the forecast
     deviation: float  # robust z, signed
 
 
@@ -144,10 +156,11 @@ class ModelParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    algorithm: Literal["hst", "robust_z"] = Field(
+    algorithm: Literal["forecast", "hst", "robust_z"] = Field(
         default="robust_z",
-        description="hst: River HalfSpaceTrees on min-max scaled features; "
-        "robust_z: largest per-feature robust z (EWMA level and absolute deviation)",
+        description="forecast: largest per-feature robust z of the one-step forecast error "
+        "(level plus a seasonal profile); hst: River HalfSpaceTrees on min-max scaled "
+        "features; robust_z: largest per-feature robust z (EWMA level and absolute deviation)",
     )
     warmup_windows: Annotated[int, Field(ge=1)] = Field(
         default=30, description="windows learnt before anything can be flagged"
@@ -198,6 +211,33 @@ class ModelParams(BaseModel):
         default=100, description="HST: windows per reference mass window (also a warm-up)"
     )
     seed: int = Field(default=42, description="HST: random seed (same input, same verdicts)")
+    season_windows: tuple[Annotated[int, Field(ge=2, le=100_000)], ...] = Field(
+        default=(24, 48, 288),
+        max_length=8,
+        description="forecast: candidate periods, in windows (a day of 60-, 30- and "
+        "5-minute windows); each feature follows the one that predicts it best, if any",
+    )
+    season_bins: Annotated[int, Field(ge=2, le=1000)] = Field(
+        default=48,
+        description="forecast: at most this many bins per seasonal profile (memory: two "
+        "floats per bin, period and feature)",
+    )
+
+
+class _Reference(Protocol):
+    """What a window is compared with, per feature: ``RobustBaseline`` or
+    ``SeasonalForecast``."""
+
+    @property
+    def seen(self) -> int: ...
+
+    def deviations(self, values: Sequence[float]) -> list[float]: ...
+
+    def learn(self, values: Sequence[float]) -> None: ...
+
+    def skip(self) -> None: ...
+
+    def baseline(self, i: int) -> float: ...
 
 
 class _Scorer(Protocol):
@@ -359,8 +399,17 @@ class WindowModel:
             raise ValueError("a WindowModel needs at least one feature")
         self.features = tuple(features)
         self.params = params
-        self._baseline = RobustBaseline(len(self.features), half_life=params.half_life)
         n = len(self.features)
+        self._baseline: _Reference = (
+            SeasonalForecast(
+                n,
+                half_life=params.half_life,
+                periods=params.season_windows,
+                bins=params.season_bins,
+            )
+            if params.algorithm == "forecast"
+            else RobustBaseline(n, half_life=params.half_life)
+        )
         # The sustained z: an EWMA of each feature's z. For independent unit z its
         # variance is alpha / (2 - alpha); dividing by its root makes it a z again.
         self._sustained = [0.0] * n if params.short_half_life else []
@@ -406,6 +455,8 @@ class WindowModel:
         if not anomalous or self._streak >= p.relearn_after:
             baseline.learn(x)
             self._scorer.learn(x)
+        else:
+            baseline.skip()
         return Verdict(score, anomalous, warm, drivers)
 
     def _sustain(self, z: Sequence[float]) -> list[float]:

@@ -1,7 +1,9 @@
-"""The online window model: warm-up, spikes and their drivers, a protected baseline."""
+"""The online window model: warm-up, spikes and their drivers, a protected baseline,
+the forecast's seasons."""
 
 from __future__ import annotations
 
+import math
 import pickle
 import random
 
@@ -11,13 +13,22 @@ from pydantic import ValidationError
 from detectors.anomaly.model import ModelParams, Verdict, WindowModel
 
 FEATURES = ("requests", "error_ratio")
-ALGORITHMS = ("robust_z", "hst")
+ALGORITHMS = ("robust_z", "hst", "forecast")
 
 
 def steady(n: int, seed: int = 1) -> list[list[float]]:
     """Benign windows: log1p(requests) near 5, error ratio near 0.02, a little noise."""
     rng = random.Random(seed)
     return [[5.0 + rng.gauss(0, 0.1), 0.02 + rng.gauss(0, 0.002)] for _ in range(n)]
+
+
+def daily(n: int, period: int = 48, seed: int = 1) -> list[list[float]]:
+    """A clean cycle: requests peak once a period (log1p 2 to 8), the error ratio steady."""
+    rng = random.Random(seed)
+    return [
+        [5.0 + 3.0 * math.sin(2 * math.pi * i / period) + rng.gauss(0, 0.05), 0.02]
+        for i in range(n)
+    ]
 
 
 def run(model: WindowModel, windows: list[list[float]]) -> list[Verdict]:
@@ -82,6 +93,41 @@ def test_same_input_same_verdicts(algorithm: str) -> None:
     assert first == run(WindowModel(FEATURES, params), windows)
 
 
+def test_a_forecast_expects_the_peaks_of_a_cycle_and_flags_a_spike_off_it() -> None:
+    model = WindowModel(FEATURES, ModelParams(algorithm="forecast"))
+    windows = daily(48 * 30)
+    trough = len(windows) - 48 + 36  # sin is -1 three quarters into the period
+    windows[trough] = [8.0, 0.02]  # a peak's height, at the trough: 400x the usual
+    verdicts = run(model, windows)
+    flagged = [i for i, v in enumerate(verdicts) if v.anomalous]
+    assert flagged == [trough]
+    (driver,) = verdicts[trough].drivers
+    assert driver.feature == "requests"
+    assert driver.baseline == pytest.approx(2.0, abs=0.3)  # the forecast: a trough
+    peaks = [i for i in range(48 * 10, len(windows)) if i % 48 == 12]
+    assert all(verdicts[i].score < 0.5 and not verdicts[i].drivers for i in peaks)
+
+
+def test_the_level_alone_misses_a_spike_to_peak_height() -> None:
+    """The contrast: against the average level a peak's height at the trough is usual."""
+    model = WindowModel(FEATURES, ModelParams(algorithm="robust_z"))
+    windows = daily(48 * 30)
+    trough = len(windows) - 48 + 36
+    windows[trough] = [8.0, 0.02]
+    verdicts = run(model, windows)
+    assert not any(v.anomalous for v in verdicts)
+
+
+def test_a_flagged_window_moves_the_seasonal_clock_on() -> None:
+    model = WindowModel(FEATURES, ModelParams(algorithm="forecast"))
+    windows = daily(48 * 30)
+    for i in range(48 * 20, 48 * 20 + 5):
+        windows[i] = [12.0, 0.5]  # an attack, not learnt
+    verdicts = run(model, windows)
+    assert all(v.anomalous for v in verdicts[48 * 20 : 48 * 20 + 5])
+    assert not any(v.anomalous for v in verdicts[48 * 20 + 5 :])
+
+
 def test_a_wrong_number_of_features_is_refused() -> None:
     model = WindowModel(FEATURES, ModelParams())
     with pytest.raises(ValueError, match="expected 2 features, got 1"):
@@ -95,6 +141,7 @@ def test_a_wrong_number_of_features_is_refused() -> None:
         ({"algorithm": "lof"}, "algorithm"),
         ({"warmup_windows": 0}, "warmup_windows"),
         ({"half_lfe": 10}, "half_lfe"),
+        ({"season_windows": [1]}, "season_windows"),
     ],
 )
 def test_bad_params_name_the_key(config: dict[str, object], key: str) -> None:

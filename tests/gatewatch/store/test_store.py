@@ -45,9 +45,16 @@ def window() -> TimeRange:
 def test_migrations_are_versioned_and_idempotent(store: Store) -> None:
     assert store.migrate() == []
     tables = {row[0] for row in store.query(f"SHOW TABLES FROM {store.database}")}
-    assert {"events", "dead_letters", "findings", "alert_triage", "audit_log"} <= tables
+    assert {
+        "events",
+        "dead_letters",
+        "findings",
+        "alert_triage",
+        "audit_log",
+        "detector_checkpoints",
+    } <= tables
     versions = store.query(f"SELECT version FROM {store.database}.schema_migrations")
-    assert sorted(versions) == [(1,), (2,), (3,), (4,)]
+    assert sorted(versions) == [(1,), (2,), (3,), (4,), (5,)]
 
 
 def test_events_round_trip_every_column(store: Store) -> None:
