@@ -22,23 +22,21 @@ from __future__ import annotations
 import argparse
 import collections
 import gc
+import pickle
 import subprocess
 import sys
 import tracemalloc
-from collections.abc import Iterator
+import zlib
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from bench.common import OUT, feed, figure
+from bench.common import OUT, canonical_events, feed, figure
 from detectors.anomaly.detector import AnomalyModel, AnomalyModelParams
 from detectors.engine import DetectionEngine
 from gatewatch.event import Event
 from gatewatch.finding import Finding
-from gatewatch.settings import load_settings
-from gatewatch.wiring import build_pipeline
-from ingest.sources.file import read_file
 
 START = "2026-03-02T09:00:00Z"
 MODEL_KINDS = ("scraping", "data_exfiltration", "oversized_payload")
@@ -66,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
             ],
             check=True,
         )  # fmt: skip
-    events = list(_events(work / "canonical.jsonl"))
+    events = list(canonical_events(work / "canonical.jsonl"))
     if args.cost_only:
         _cost(events, "the simulator's rate")
         _cost(_denser(events, 10), "10x denser (event times compressed)")
@@ -87,6 +85,13 @@ def main(argv: list[str] | None = None) -> None:
     figure("amortised cost of the anomaly_model detector", cost, "us/event", "(target <= 2)")
     figure("events per CPU-second, engine + anomaly_model", len(events) / with_model.cpu, "/s")
     counters = detector.counters()
+    checkpoint = len(zlib.compress(pickle.dumps(detector.snapshot()), 3))
+    figure(
+        "checkpoint size (compressed pickle)",
+        checkpoint / 1024,
+        "KiB",
+        f"{checkpoint / max(detector.tracked(), 1):.0f} bytes per tracked entity",
+    )
     judged, flagged = counters["windows_judged"], counters["windows_flagged"]
     figure("windows judged", judged, "windows", f"flagged {flagged}")
     _memory(events)
@@ -108,17 +113,6 @@ def _denser(events: list[Event], factor: float) -> list[Event]:
     """The same requests arriving ``factor`` times faster."""
     start = events[0].ts
     return [e._replace(ts=start + (e.ts - start) / factor) for e in events]
-
-
-def _events(canonical: Path) -> Iterator[Event]:
-    """Events as ``gatewatch detect`` reads them (same parser, normaliser, routes)."""
-    settings = load_settings(None)
-    pipeline = build_pipeline(settings, "canonical", for_storage=False)
-    pipeline.normaliser.max_future_skew_s = float("inf")
-    for record in read_file(canonical, max_line_bytes=settings.ingest.max_line_bytes):
-        event = pipeline.process(record)
-        if type(event) is Event:
-            yield event
 
 
 def _labels(work: Path) -> dict[str, str]:

@@ -13,6 +13,9 @@ from pathlib import Path
 
 from detectors.engine import DetectionEngine
 from gatewatch.event import Event
+from gatewatch.settings import load_settings
+from gatewatch.wiring import build_pipeline
+from ingest.sources.file import read_file
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 OUT = Path(__file__).resolve().parent / "out"
@@ -62,3 +65,15 @@ def repeat_ms(fn: Callable[[], object], runs: int = 7) -> tuple[float, float]:
 
 def figure(name: str, value: float, unit: str, note: str = "") -> None:
     print(f"{name:58} {value:>14,.1f} {unit:12} {note}")
+
+
+def canonical_events(canonical: Path) -> Iterator[Event]:
+    """A simulator's canonical lines as ``gatewatch detect`` reads them (the same
+    parser, normaliser and route templates)."""
+    settings = load_settings(None)
+    pipeline = build_pipeline(settings, "canonical", for_storage=False)
+    pipeline.normaliser.max_future_skew_s = float("inf")
+    for record in read_file(canonical, max_line_bytes=settings.ingest.max_line_bytes):
+        event = pipeline.process(record)
+        if type(event) is Event:
+            yield event

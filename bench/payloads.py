@@ -43,14 +43,14 @@ import subprocess
 import sys
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 
-from bench.common import OUT, SHARED_DATA, feed, figure, timed
+from bench.common import OUT, SHARED_DATA, canonical_events, feed, figure, timed
 from bench.payload_sets import (
     CSIC,
     PayloadMix,
@@ -73,7 +73,6 @@ from gatewatch.wiring import build_pipeline
 from ingest.simulator.render import RENDERERS
 from ingest.simulator.traffic import SimulationConfig, generate
 from ingest.sources.base import Record
-from ingest.sources.file import read_file
 
 SECTIONS = ("crs", "csic", "mix", "traps", "throughput")
 SCORER = SHARED_DATA.parent / "eval" / "score.py"
@@ -389,7 +388,7 @@ def _crs_on_csic(canonical: Path, anomalous: set[str]) -> Callable[[set[str]], N
     benign_rules: collections.Counter[int] = collections.Counter()
     all_rules: collections.Counter[int] = collections.Counter()
     with timed() as t:
-        for event in _events(canonical):
+        for event in canonical_events(canonical):
             rid = _norm(event.request_id)
             bad = rid in anomalous
             request = rebuild(event)
@@ -546,7 +545,7 @@ def _crs_on_mix(out: Path, stats: Any, sample: int) -> dict[str, Any]:
     benign: collections.Counter[str] = collections.Counter()
     flagged_attacks: set[str] = set()
     with timed() as t:
-        for event in _events(out / "canonical.jsonl"):
+        for event in canonical_events(out / "canonical.jsonl"):
             rid = _norm(event.request_id)
             cls = labels.get(rid)
             norm = rid in norm_ids
@@ -915,17 +914,6 @@ def _score(
         subprocess.run([*command, "--json"], check=True, capture_output=True).stdout
     )
     return scored
-
-
-def _events(canonical: Path) -> Iterator[Event]:
-    """Events as ``gatewatch detect`` reads them (same parser, normaliser, routes)."""
-    settings = load_settings(None)
-    pipeline = build_pipeline(settings, "canonical", for_storage=False)
-    pipeline.normaliser.max_future_skew_s = float("inf")
-    for record in read_file(canonical, max_line_bytes=settings.ingest.max_line_bytes):
-        event = pipeline.process(record)
-        if type(event) is Event:
-            yield event
 
 
 def _read_findings(path: Path) -> list[dict[str, Any]]:
