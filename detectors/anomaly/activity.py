@@ -169,6 +169,17 @@ class Rarity:
             self.counts[feature] += np.bincount(bins[:, feature], minlength=_BINS)
         self._tails = None
 
+    def median(self, feature: int) -> float:
+        """The typical window's value (the middle of the bin where half the windows
+        lie at or above; 0.0 before any)."""
+        if self.windows <= 0:
+            return 0.0
+        self.tail(feature, 0.0)  # computes the tails
+        assert self._tails is not None
+        above = self._tails[feature]
+        at = max((i for i, share in enumerate(above) if share >= 0.5), default=0)
+        return (at + 0.5) * _BIN_WIDTH
+
     def tail(self, feature: int, value: float) -> float:
         """Share of windows in ``value``'s bin or above (1.0 before any)."""
         if self.windows <= 0:

@@ -39,6 +39,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
+from statistics import NormalDist
 from typing import Annotated, Any, Literal, Self
 
 import numpy as np
@@ -62,8 +63,11 @@ _INDEX = {name: i for i, name in enumerate(FEATURES)}
 _NOT_VOLUME = tuple(i for i, name in enumerate(FEATURES) if name not in VOLUME)
 # Never drivers alone: slow is not hostile, and a new agent or address is everyday.
 _SOURCE, _POSITION = attrgetter("source"), attrgetter("position")
+_NORMAL = NormalDist()
+_RARE_SEEN = 3  # windows at the rare share needed before rarity says anything
 _CONTEXT = frozenset({"latency_p50_ms", "latency_p95_ms", "new_agents", "new_addresses"})
 _NOVELTY = frozenset({"new_agents", "new_addresses"})
+_BYTES = {"bytes_in": "largest_in", "bytes_out": "largest_out"}
 _ONE = math.log1p(1)
 SCOPES: tuple[Scope, ...] = ("route", "principal", "ip")
 _KNOWN_CAP = 32  # agents / addresses remembered per entity
@@ -107,6 +111,11 @@ class AnomalyModelParams(DetectorParams):
         default=1e-3,
         description="a client far above its own usual is flagged when the model finds the "
         "window anomalous, or when this small a share of all clients' windows send as much",
+    )
+    sustain: Annotated[int, Field(ge=1)] = Field(
+        default=3,
+        description="windows in a row far above its own usual that flag a client even "
+        "when its peers do not agree (until then they are held back, not learnt)",
     )
     population_sample: Annotated[int, Field(ge=1)] = Field(
         default=4,
@@ -162,7 +171,7 @@ class _Entity:
     length for a route; a principal's or address's busy windows' baseline, next to the
     population model of its scope) and the agents and addresses it used before."""
 
-    __slots__ = ("addresses", "agents", "baselines", "models")
+    __slots__ = ("addresses", "agents", "baselines", "models", "streak")
 
     def __init__(self, params: AnomalyModelParams, scope: Scope) -> None:
         model = params.model
@@ -175,6 +184,7 @@ class _Entity:
             self.baselines = [
                 RobustBaseline(len(FEATURES), half_life=model.half_life) for _ in range(sizes)
             ]
+        self.streak = [0] * sizes  # windows in a row far above its own usual
         self.agents: set[str] | None = None if scope == "route" else set()
         self.addresses: set[str] | None = set() if scope == "principal" else None
 
@@ -355,10 +365,11 @@ class AnomalyModel(Detector[AnomalyModelParams]):
                     self._judge_route(window, index, size, end)
                 continue
             activity = self.activity[(scope, size)]
+            # Flagged and suspect windows teach nothing.
             flagged = {
                 window.key
                 for window in windows
-                if self._judge_client(scope, window, index, size, end, activity)
+                if not self._judge_client(scope, window, index, size, end, activity)
             }
             values = volumes.values
             keys_seen = volumes.keys
@@ -393,8 +404,9 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         end: float,
         activity: Activity,
     ) -> bool:
-        """A principal or address against its own history and its peers; True when
-        flagged (its window is then not learnt)."""
+        """A principal or address against its own history and its peers; False when
+        the window must not be learnt (flagged, or suspect: far above its own usual
+        without its peers' agreement; ``sustain`` suspect windows in a row flag)."""
         p = self.params
         entity = self.entities[scope].get(window.key, end)
         assert entity.baselines is not None
@@ -422,26 +434,58 @@ class AnomalyModel(Detector[AnomalyModelParams]):
             if not self._cleared % p.population_sample:
                 model.judge(x)
             self._learn(entity, own, window, x)
-            return False
+            entity.streak[index] = 0
+            return True
         verdict = model.judge(x)
+        suspect = False
         if history >= p.min_history:
             # Far above its own usual; and unusual among its peers too (the model), or
             # moving an amount few clients' windows ever move.
             rarity = self.rarity[(scope, size)]
-            rare = any(
+            rare = rarity.windows * p.rare_share >= _RARE_SEEN and any(
                 rarity.tail(i, x[_INDEX[feature]]) <= p.rare_share
                 for i, feature in enumerate(VOLUME)
             )
             flagged = bool(drivers) and (verdict.anomalous or rare)
+            if drivers and not flagged:  # its peers do not agree (yet): hold it back
+                suspect = True
+                entity.streak[index] += 1
+                flagged = entity.streak[index] >= p.sustain
         else:  # no history of its own: its peers judge
             drivers = self._drivers(verdict.drivers, window)
             flagged = verdict.anomalous and bool(drivers)
+            if not flagged:
+                # Moving what few clients' windows ever move, from its first window:
+                # held back, and flagged if it goes on.
+                drivers = self._rare_drivers(scope, size, x, window)
+                if drivers:
+                    suspect = True
+                    entity.streak[index] += 1
+                    flagged = entity.streak[index] >= p.sustain
         if not flagged:
+            if suspect:
+                return False
             self._learn(entity, own, window, x)
-            return False
+            entity.streak[index] = 0
+            return True
         self.windows_flagged += 1
         self._report(scope, window, size, end, verdict, drivers, own=history >= p.min_history)
-        return True
+        return False
+
+    def _rare_drivers(
+        self, scope: Scope, size: float, x: list[float], window: Window
+    ) -> tuple[Driver, ...]:
+        """Volume features rare among all clients' windows, against the typical one."""
+        rarity = self.rarity[(scope, size)]
+        if rarity.windows * self.params.rare_share < _RARE_SEEN:
+            return ()  # too few windows seen to say what is rare
+        candidates = []
+        for i, feature in enumerate(VOLUME):
+            share = rarity.tail(i, x[_INDEX[feature]])
+            if share <= self.params.rare_share:
+                z = _NORMAL.inv_cdf(1.0 - max(share, 1e-12))
+                candidates.append(Driver(feature, x[_INDEX[feature]], rarity.median(i), z))
+        return self._drivers(candidates, window) if candidates else ()
 
     @staticmethod
     def _learn(entity: _Entity, own: RobustBaseline, window: Window, x: list[float]) -> None:
@@ -466,12 +510,15 @@ class AnomalyModel(Detector[AnomalyModelParams]):
                 # Something new (an agent, an address) where there usually is none.
                 if d.observed < _ONE or d.baseline > _ONE / 2:
                     continue
+            elif feature in _BYTES:
+                # The rise must hold without the window's single biggest request: one
+                # big upload or download is not a volume anomaly.
+                usual = math.expm1(d.baseline)
+                rest = math.expm1(d.observed) - getattr(window, _BYTES[feature])
+                if rest - usual < p.min_bytes_rise or math.log1p(rest) - d.baseline < log_ratio:
+                    continue
             elif feature in LOGGED:
                 if d.observed - d.baseline < log_ratio:
-                    continue
-                if feature.startswith("bytes") and (
-                    math.expm1(d.observed) - math.expm1(d.baseline) < p.min_bytes_rise
-                ):
                     continue
             elif (
                 d.observed - d.baseline < p.min_ratio_rise

@@ -156,13 +156,15 @@ class Window:
     evidence: list[str]
     first_ts: float
     last_ts: float
+    largest_in: int = 0  # the biggest single request body
+    largest_out: int = 0  # the biggest single response
     columns: Columns | None = None  # the window's requests, while it is judged
     rows: npt.NDArray[np.int64] | None = None  # this entity's rows in ``columns``
 
     def evidence_for(self, feature: str) -> list[str]:
         """The requests that show ``feature`` (on a route, the window holds everyone's
-        requests: the ones with the errors, the biggest bodies or responses, or the
-        busiest client's, not the first few)."""
+        requests: the ones with the errors, the bodies or responses far larger than
+        the window's typical one, or the busiest client's, not the first few)."""
         columns, rows = self.columns, self.rows
         if columns is None or rows is None:
             return self.evidence
@@ -172,7 +174,10 @@ class Window:
             chosen = rows[(status >= low) & (status <= high)]
         elif feature in _LARGEST:
             values = getattr(columns, _LARGEST[feature])[rows]
-            chosen = rows[np.argsort(-values, kind="stable")]
+            order = np.argsort(-values, kind="stable")
+            # Only those far above the window's typical request, largest first.
+            outsized = values[order] > 3 * max(float(np.median(values)), 1.0)
+            chosen = rows[order[outsized]]
         else:  # requests, routes, objects, new agents: the busiest client's
             codes, _ = pd.factorize(columns.ip[rows])
             chosen = rows[codes == np.bincount(codes).argmax()]
@@ -281,6 +286,8 @@ def busy_windows(
     times = columns.ts[rows][by_entity]
     first_ts = np.minimum.reduceat(times, starts).tolist()
     last_ts = np.maximum.reduceat(times, starts).tolist()
+    largest_in = np.maximum.reduceat(columns.bytes_in[rows][by_entity], starts).tolist()
+    largest_out = np.maximum.reduceat(columns.bytes_out[rows][by_entity], starts).tolist()
     agent_sets = _members(lc, columns.agent[rows], b) if agents else None
     address_sets = _members(lc, columns.ip[rows], b) if addresses else None
     none: list[str] = []
@@ -302,6 +309,8 @@ def busy_windows(
             evidence=ids[starts_list[i] : starts_list[i] + min(n_list[i], EVIDENCE)].tolist(),
             first_ts=first_ts[i],
             last_ts=last_ts[i],
+            largest_in=largest_in[i],
+            largest_out=largest_out[i],
             columns=columns,
             rows=rows[by_entity[starts_list[i] : starts_list[i] + n_list[i]]],
         )

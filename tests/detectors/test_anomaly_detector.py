@@ -141,6 +141,22 @@ def test_a_route_receiving_huge_bodies_is_flagged_on_bytes_in() -> None:
     assert all(set(f.evidence) <= attack_ids for f in on_bytes)
 
 
+def test_one_big_upload_is_not_a_volume_anomaly() -> None:
+    """A shopper posting one 5 MB review photo: busy by bytes, but a single request."""
+    rng = random.Random(9)
+    shopper = "198.51.100.3"  # one of the crowd
+    photos = [
+        make_event(
+            ts=BASE_TS + 1300 + 200 * i, client_ip=shopper, user="u-3", method="POST",
+            path="/api/v1/products/1200/reviews/photos",
+            route="/api/v1/products/{id}/reviews/photos", request_bytes=5_000_000,
+        )
+        for i in range(2)
+    ]  # fmt: skip
+    found = run(AnomalyModel(AnomalyModelParams()), in_order(crowd(rng, 1800) + photos))
+    assert not [f for f in found if f.entity in {shopper, "u-3"}]
+
+
 def test_a_partner_key_pulling_far_more_from_a_new_address_is_flagged() -> None:
     """Exfiltration with a stolen key: the key's own history (a steady sync from one
     address) says 20 MB in 10 s from somewhere else is not it."""
