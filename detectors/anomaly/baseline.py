@@ -101,8 +101,10 @@ class RobustBaseline:
 _CHOICE_MARGIN = 0.6  # a season is used once its recent error is below 60% of the level's
 _SEASON_RATE = 0.05  # each bin of a profile learns at this rate (visited once a cycle)
 _ERROR_HALF_LIFE = 200.0  # windows: the recent error that picks the season
+_CHOOSE_EVERY = 16  # windows between two choices of season (the errors move slowly)
 
 Floats = npt.NDArray[np.float64]
+Indices = npt.NDArray[np.intp]
 
 
 class SeasonalForecast:
@@ -116,15 +118,21 @@ class SeasonalForecast:
     mean zero so that the level stays the level. Per feature, the candidate with the
     lowest recent absolute error is used, a season only when it cuts the error of the
     level alone by 40% (noise must not pass for a cycle), and only after one whole
-    period. The error scale is the larger of the feature's overall one and the one of
-    that bin: a cycle's peaks are often noisier than its troughs.
+    period. The choice is made again every 16 windows (and when a period has first been
+    seen whole): the errors it compares have a half-life of 200 windows, so choosing
+    every window cost ~10 us more per judge and changed no NAB score. The error scale is
+    the larger of the feature's overall one and the one of that bin: a cycle's peaks
+    are often noisier than its troughs.
 
     A window skipped (flagged, not learnt) still moves the seasonal clock. Robust as
     ``RobustBaseline``: a learnt error is clipped to 4 scales, the scale has a floor.
     State: numpy arrays, one operation covering every feature and period (a Python
     loop over 14 features and 3 periods cost 1.5-2x as much; for a single feature the
-    loop is faster). Memory per feature: ``2 * len(periods) * max(bins)`` floats for
-    the profiles (288 with the defaults) and ``2 * len(periods) + 3`` more.
+    loop is faster). The profiles of all periods are rows of one matrix, so one tick's
+    bins are one ``take`` (the 3-d fancy indexing it replaced, with the choice made
+    every window, cost 70 us per judge of 14 features against 48 now). Memory per
+    feature: ``2 * len(periods) * max(bins)`` floats for the profiles (288 with the
+    defaults) and ``2 * len(periods) + 3`` more.
 
     >>> f = SeasonalForecast(1, half_life=60, periods=(4,), bins=4)
     >>> for _ in range(100):
@@ -141,12 +149,13 @@ class SeasonalForecast:
         "_alpha",
         "_bins",
         "_cached",
+        "_choice",
         "_error",
         "_error_alpha",
+        "_first_rows",
         "_mean",
         "_periods",
         "_profile",
-        "_rows",
         "_share",
         "_spread",
         "level",
@@ -167,11 +176,11 @@ class SeasonalForecast:
         self._error_alpha = 1.0 - 0.5 ** (1.0 / _ERROR_HALF_LIFE)
         self._periods = tuple(periods)
         self._bins = tuple(min(p, bins) for p in self._periods)
-        self._rows = np.arange(k)
-        self._share: Floats = 1.0 / np.asarray(self._bins or (1,), dtype=float)[:, None]
         width = max(self._bins, default=1)
-        self._profile: Floats = np.zeros((k, width, n))  # per period, bin and feature
-        self._spread: Floats = np.zeros((k, width, n))  # its mean absolute error
+        self._first_rows = tuple(j * width for j in range(k))  # period j's bin 0
+        self._share: Floats = 1.0 / np.asarray(self._bins or (1,), dtype=float)[:, None]
+        self._profile: Floats = np.zeros((k * width, n))  # per period and bin, per feature
+        self._spread: Floats = np.zeros((k * width, n))  # its mean absolute error
         self._mean: Floats = np.zeros((k, n))  # each profile's mean over its bins
         # The recent absolute error of the level alone (row 0), then of each season.
         self._error: Floats = np.zeros((k + 1, n))
@@ -179,31 +188,56 @@ class SeasonalForecast:
         self.scale: Floats = np.zeros(n)  # mean absolute error, all windows
         self.seen = 0  # windows learnt
         self.ticks = 0  # windows passed, learnt or skipped: the seasonal clock
+        self._choice: _Choice | None = None
         self._cached: _Plan | None = None
 
+    def _choose(self, t: int) -> _Choice | None:
+        """Per feature, the season to follow (if any), made again every
+        ``_CHOOSE_EVERY`` ticks and whenever one more period has been seen whole."""
+        ready = sum(t >= p for p in self._periods)
+        choice = self._choice
+        if choice is not None and choice.ready == ready and t - choice.ticks < _CHOOSE_EVERY:
+            return choice
+        if not ready:
+            self._choice = None
+            return None
+        candidates = [k for k, p in enumerate(self._periods) if t >= p]
+        errors = self._error[1:][candidates] / _CHOICE_MARGIN
+        best = errors.argmin(axis=0)
+        n = len(self.level)
+        columns = np.arange(n)
+        follow = (errors[best, columns] < self._error[0]).astype(float)
+        # A flat index into a (period, feature) matrix: the followed entry per feature.
+        pick: Indices = np.asarray(candidates)[best] * n + columns
+        choice = self._choice = _Choice(t, ready, follow, pick)
+        return choice
+
     def _plan(self) -> _Plan:
-        """This tick's bin per period and, per feature, the season it follows, its
-        forecast and error scale (made once a window: ``deviations``, ``baseline`` and
-        ``learn`` of the same window share it)."""
+        """This tick's bins and, per feature, its forecast and error scale (made once a
+        window: ``deviations``, ``baseline`` and ``learn`` of the same window share it)."""
         plan = self._cached
         t = self.ticks
         if plan is not None and plan.ticks == t:
             return plan
-        positions = [(t % p) * b // p for p, b in zip(self._periods, self._bins, strict=True)]
-        forecasts, spread = self.level, self.scale
-        offsets: Floats = self._profile[self._rows, positions] - self._mean
-        ready = [k for k, p in enumerate(self._periods) if t >= p]  # seen whole
-        if ready:
-            errors = self._error[1:][ready] / _CHOICE_MARGIN
-            best = errors.argmin(axis=0)
-            columns = np.arange(len(forecasts))
-            follow = errors[best, columns] < self._error[0]
-            season = np.asarray(ready)[best]
-            forecasts = forecasts + np.where(follow, offsets[season, columns], 0.0)
-            bin_spread = self._spread[self._rows, positions][season, columns]
-            spread = np.where(follow, np.maximum(spread, bin_spread), spread)
-        scales = np.maximum(np.maximum(spread * _MAD_TO_SIGMA, 0.01 * np.abs(forecasts)), 1e-9)
-        plan = self._cached = _Plan(t, positions, offsets, forecasts, scales)
+        rows: Indices = np.asarray(
+            [
+                first + (t % p) * b // p
+                for first, p, b in zip(self._first_rows, self._periods, self._bins, strict=True)
+            ],
+            dtype=np.intp,
+        )
+        profile = self._profile.take(rows, axis=0)
+        spread = self._spread.take(rows, axis=0)
+        offsets: Floats = profile - self._mean
+        forecasts, scale = self.level, self.scale
+        choice = self._choose(t)
+        if choice is not None:
+            forecasts = forecasts + offsets.take(choice.pick) * choice.follow
+            # Not following: a bin spread of 0, so the overall scale.
+            scale = np.maximum(scale, spread.take(choice.pick) * choice.follow)
+        scales = np.maximum(scale * _MAD_TO_SIGMA, np.abs(forecasts) * 0.01)
+        np.maximum(scales, 1e-9, out=scales)
+        plan = self._cached = _Plan(t, rows, profile, spread, offsets, forecasts, scales)
         return plan
 
     def deviations(self, values: Sequence[float]) -> list[float]:
@@ -228,34 +262,31 @@ class SeasonalForecast:
         d = x - plan.forecasts
         if self.seen > _SETTLE:
             bound = _CLIP * plan.scales
-            d = np.clip(d, -bound, bound)
+            d = np.minimum(np.maximum(d, -bound), bound)
         self.scale += alpha * (np.abs(d) - self.scale)
-        x = plan.forecasts + d  # the value as learnt (clipped)
-        level = self.level.copy()
-        self._error[0] += error_alpha * (np.abs(x - level) - self._error[0])
-        self.level += alpha * (x - plan.forecasts)  # the value less the season it followed
+        residual = plan.forecasts + d - self.level  # the value as learnt, less the level
+        self._error[0] += error_alpha * (np.abs(residual) - self._error[0])
+        self.level += alpha * d  # the value less the season it followed
         if not self._periods:
             return
-        rows, positions, t = self._rows, plan.positions, plan.ticks
-        miss = np.abs(x - level - plan.offsets)  # each season's error, per feature
+        miss = np.abs(residual - plan.offsets)  # each season's error, per feature
         self._error[1:] += error_alpha * (miss - self._error[1:])
-        before = self._profile[rows, positions]
-        spread = self._spread[rows, positions]
-        # A bin's first window in the first cycle has nothing to average yet.
-        first = [
-            t < p and (t == 0 or ((t - 1) % p) * b // p != j)
-            for p, b, j in zip(self._periods, self._bins, positions, strict=True)
-        ]
-        target = x - self.level
-        if any(first):
-            keep = np.asarray(first)[:, None]
-            after = np.where(keep, target, before + _SEASON_RATE * (target - before))
-            spread = np.where(keep, spread, spread + _SEASON_RATE * (miss - spread))
-        else:
-            after = before + _SEASON_RATE * (target - before)
-            spread = spread + _SEASON_RATE * (miss - spread)
-        self._profile[rows, positions] = after
-        self._spread[rows, positions] = spread
+        before, spread, t = plan.profile, plan.spread, plan.ticks
+        target = residual - alpha * d  # the value as learnt, less the new level
+        after = before + _SEASON_RATE * (target - before)
+        spread = spread + _SEASON_RATE * (miss - spread)
+        if t < max(self._periods):
+            # A bin's first window in the first cycle has nothing to average yet.
+            first = [
+                t < p and (t == 0 or ((t - 1) % p) * b // p != (t % p) * b // p)
+                for p, b in zip(self._periods, self._bins, strict=True)
+            ]
+            if any(first):
+                keep = np.asarray(first)[:, None]
+                after = np.where(keep, target, after)
+                spread = np.where(keep, plan.spread, spread)
+        self._profile[plan.rows] = after
+        self._spread[plan.rows] = spread
         self._mean += (after - before) * self._share
 
     def skip(self) -> None:
@@ -268,11 +299,23 @@ class SeasonalForecast:
 
 
 @dataclass(frozen=True, slots=True)
+class _Choice:
+    """Which season each feature of a ``SeasonalForecast`` follows: see ``_choose``."""
+
+    ticks: int  # when it was made
+    ready: int  # how many periods had been seen whole then
+    follow: Floats  # per feature, 1.0 to follow its season, 0.0 for the level alone
+    pick: Indices  # per feature, a flat index into a (period, feature) matrix
+
+
+@dataclass(frozen=True, slots=True)
 class _Plan:
     """One tick of a ``SeasonalForecast``: see ``SeasonalForecast._plan``."""
 
     ticks: int
-    positions: list[int]  # per period, this tick's bin
+    rows: Indices  # per period, the row of this tick's bin in the profiles
+    profile: Floats  # per period and feature, that bin's profile ...
+    spread: Floats  # ... and the mean absolute error there
     offsets: Floats  # per period and feature, the seasonal offset at this tick
     forecasts: Floats  # per feature
     scales: Floats  # per feature, the error scale as a standard deviation, floored

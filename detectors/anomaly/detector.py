@@ -71,7 +71,7 @@ _BYTES = {"bytes_in": "largest_in", "bytes_out": "largest_out"}
 _ONE = math.log1p(1)
 SCOPES: tuple[Scope, ...] = ("route", "principal", "ip")
 _KNOWN_CAP = 32  # agents / addresses remembered per entity
-_STATE_VERSION = 2
+_STATE_VERSION = 3
 Positive = Annotated[float, Field(gt=0)]
 
 
@@ -102,7 +102,13 @@ class AnomalyModelParams(DetectorParams):
     )
     model: ModelParams = Field(
         default_factory=ModelParams,
-        description="the model of each route, and of the population of principals and of addresses",
+        description="the model of each route: one series of windows, in order (the "
+        "default seasonal forecast; what bench.nab scores)",
+    )
+    population_model: ModelParams = Field(
+        default_factory=lambda: ModelParams(algorithm="robust_z"),
+        description="the model of the population of principals and of addresses: windows "
+        "of many clients interleaved, so no forecast across them",
     )
     min_history: Annotated[int, Field(ge=1)] = Field(
         default=4, description="windows an entity's own baseline needs before it judges"
@@ -226,7 +232,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         ]
         clients: tuple[Scope, ...] = ("principal", "ip")
         self.models = {
-            (scope, w.size_s): WindowModel(FEATURES, params.model)
+            (scope, w.size_s): WindowModel(FEATURES, params.population_model)
             for scope in clients
             for w in params.windows
         }
@@ -256,7 +262,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         }
 
     def reconfigure(self, params: AnomalyModelParams) -> None:
-        structural = (params.windows, params.model) != (self.params.windows, self.params.model)
+        structural = _structure(params) != _structure(self.params)
         super().reconfigure(params)
         if structural:  # new windows or model: what was learnt no longer fits
             self._setup(params)
@@ -414,18 +420,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         model = self.models[(scope, size)]
         self.windows_judged += 1
         own = entity.baselines[index]
-        slot = activity.slots.get(window.key, -1)
-        history = int(activity.seen[slot]) if slot >= 0 else 0
-        candidates: list[Driver] = []
-        if history >= p.min_history:
-            volume = [x[_INDEX[f]] for f in VOLUME]
-            _, level, z = activity.deviations(slot, volume)
-            candidates += [Driver(f, volume[i], level[i], z[i]) for i, f in enumerate(VOLUME)]
-        if own.seen >= p.min_history:
-            z_own = own.deviations(x)
-            candidates += [
-                Driver(FEATURES[i], x[i], own.baseline(i), z_own[i]) for i in _NOT_VOLUME
-            ]
+        history, candidates = self._own_history(activity, window.key, own, x)
         drivers = self._drivers(candidates, window)
         if history >= p.min_history and not drivers:
             # Its own history clears it, whatever its peers say: the population model
@@ -441,12 +436,14 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         if history >= p.min_history:
             # Far above its own usual; and unusual among its peers too (the model), or
             # moving an amount few clients' windows ever move.
-            rarity = self.rarity[(scope, size)]
-            rare = rarity.windows * p.rare_share >= _RARE_SEEN and any(
-                rarity.tail(i, x[_INDEX[feature]]) <= p.rare_share
-                for i, feature in enumerate(VOLUME)
+            rare = bool(self._rare_drivers(scope, size, x, None))
+            # The peers agree when their model flags the window for a rise too (not
+            # for being quieter than the busiest clients, or for a new agent).
+            peers = verdict.anomalous and any(
+                d.deviation >= p.min_deviation and d.feature not in _CONTEXT
+                for d in verdict.drivers
             )
-            flagged = bool(drivers) and (verdict.anomalous or rare)
+            flagged = bool(drivers) and (peers or rare)
             if drivers and not flagged:  # its peers do not agree (yet): hold it back
                 suspect = True
                 entity.streak[index] += 1
@@ -472,10 +469,31 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         self._report(scope, window, size, end, verdict, drivers, own=history >= p.min_history)
         return False
 
+    def _own_history(
+        self, activity: Activity, key: str, own: RobustBaseline, x: list[float]
+    ) -> tuple[int, list[Driver]]:
+        """How many windows of its own a client has, and each feature against them:
+        volume against all its windows, the rest against its busy ones."""
+        p = self.params
+        slot = activity.slots.get(key, -1)
+        history = int(activity.seen[slot]) if slot >= 0 else 0
+        candidates: list[Driver] = []
+        if history >= p.min_history:
+            volume = [x[_INDEX[f]] for f in VOLUME]
+            _, level, z = activity.deviations(slot, volume)
+            candidates += [Driver(f, volume[i], level[i], z[i]) for i, f in enumerate(VOLUME)]
+        if own.seen >= p.min_history:
+            z_own = own.deviations(x)
+            candidates += [
+                Driver(FEATURES[i], x[i], own.baseline(i), z_own[i]) for i in _NOT_VOLUME
+            ]
+        return history, candidates
+
     def _rare_drivers(
-        self, scope: Scope, size: float, x: list[float], window: Window
+        self, scope: Scope, size: float, x: list[float], window: Window | None
     ) -> tuple[Driver, ...]:
-        """Volume features rare among all clients' windows, against the typical one."""
+        """Volume features rare among all clients' windows, against the typical one
+        (all of them without a ``window``: no margin checks)."""
         rarity = self.rarity[(scope, size)]
         if rarity.windows * self.params.rare_share < _RARE_SEEN:
             return ()  # too few windows seen to say what is rare
@@ -485,7 +503,9 @@ class AnomalyModel(Detector[AnomalyModelParams]):
             if share <= self.params.rare_share:
                 z = _NORMAL.inv_cdf(1.0 - max(share, 1e-12))
                 candidates.append(Driver(feature, x[_INDEX[feature]], rarity.median(i), z))
-        return self._drivers(candidates, window) if candidates else ()
+        if window is None or not candidates:
+            return tuple(candidates)
+        return self._drivers(candidates, window)
 
     @staticmethod
     def _learn(entity: _Entity, own: RobustBaseline, window: Window, x: list[float]) -> None:
@@ -563,7 +583,9 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         extra = {
             "scope": scope,
             "window_s": size,
-            "algorithm": self.params.model.algorithm,
+            "algorithm": (
+                self.params.model if scope == "route" else self.params.population_model
+            ).algorithm,
             "drivers": [
                 {
                     "feature": d.feature,
@@ -617,7 +639,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
             chunk.append(Columns.of(self._events, self._is_login))
         return {
             "version": _STATE_VERSION,
-            "params": (self.params.windows, self.params.model),
+            "params": _structure(self.params),
             "window": (self._start, self._end, chunk),
             "levels": [(level.start, list(level.chunks)) for level in self._levels],
             "models": self.models,
@@ -633,9 +655,8 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         configured windows and model. ``sources``: only these sources' positions (a
         partition taken over from another consumer); entities this detector already
         knows are kept, the snapshot's fill the rest."""
-        if state.get("version") != _STATE_VERSION or state.get("params") != (
-            self.params.windows,
-            self.params.model,
+        if state.get("version") != _STATE_VERSION or state.get("params") != _structure(
+            self.params
         ):
             return False
         positions: dict[str, int] = state["positions"]
@@ -664,6 +685,11 @@ class AnomalyModel(Detector[AnomalyModelParams]):
             self._resume[source] = max(position, self._resume.get(source, -1))
             self.positions[source] = max(position, self.positions.get(source, -1))
         return True
+
+
+def _structure(params: AnomalyModelParams) -> tuple[Any, ...]:
+    """What learnt state depends on: other params can change under it."""
+    return params.windows, params.model, params.population_model
 
 
 def _remember(known: set[str], seen: list[str]) -> None:

@@ -141,6 +141,35 @@ def test_a_route_receiving_huge_bodies_is_flagged_on_bytes_in() -> None:
     assert all(set(f.evidence) <= attack_ids for f in on_bytes)
 
 
+def test_a_burst_its_peers_find_ordinary_is_held_back_then_flagged_if_it_goes_on() -> None:
+    """A quiet client suddenly as busy as the busiest of its peers: far above its own
+    usual, ordinary among peers. Its first windows are held back (not learnt), and a
+    third in a row flags it; a burst of two windows is neither flagged nor learnt."""
+    rng = random.Random(12)
+    busy_peers = [
+        e._replace(client_ip=f"192.0.2.{n}")
+        for n in range(1, 7)
+        for e in scraper(rng, 0, 1800, rate=6.0)
+    ]
+    quiet = "198.51.100.99"
+
+    def client(start: float, seconds: float, rate: float) -> list[Event]:
+        return [e._replace(client_ip=quiet) for e in scraper(rng, start, seconds, rate=rate)]
+
+    history = client(0, 1200, rate=0.5)
+    short = AnomalyModel(AnomalyModelParams())
+    found = run(short, in_order(busy_peers + history + client(1210, 20, rate=6.0)))
+    assert not [f for f in found if f.entity == quiet]
+    level = short.activity[("ip", 10.0)]
+    _, usual, _ = level.deviations(level.slots[quiet], [0.0, 0.0, 0.0])
+    assert math.expm1(usual[0]) < 10  # the two busy windows were not learnt
+
+    long = AnomalyModel(AnomalyModelParams())
+    found = run(long, in_order(busy_peers + history + client(1210, 60, rate=6.0)))
+    mine = [f for f in found if f.entity == quiet]
+    assert mine and "own baseline" in mine[0].summary
+
+
 def test_one_big_upload_is_not_a_volume_anomaly() -> None:
     """A shopper posting one 5 MB review photo: busy by bytes, but a single request."""
     rng = random.Random(9)

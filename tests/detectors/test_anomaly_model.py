@@ -154,3 +154,33 @@ def test_params_are_frozen_and_documented() -> None:
     with pytest.raises(ValidationError):
         params.warmup_windows = 3
     assert all(f.description for f in ModelParams.model_fields.values())
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_the_warm_up_surprises_do_not_cap_later_events(algorithm: str) -> None:
+    """The second window meets a baseline of one value and no scale: an absurd z. Were
+    it remembered, a later real spike would merely tie that record."""
+    params = ModelParams(algorithm=algorithm)  # type: ignore[arg-type]
+    model = WindowModel(FEATURES, params)
+    windows = [[5.0, 0.02], [9.0, 0.02], *steady(600, seed=4)]
+    verdicts = run(model, windows)
+    assert not any(v.anomalous for v in verdicts)
+    spike = model.judge([9.0, 0.02])
+    assert spike.anomalous and spike.score > 0.6
+
+
+def test_a_forecast_follows_a_season_per_feature_only_where_there_is_one() -> None:
+    """The choice of season is made per feature (and again every few windows): the
+    cyclic feature follows its cycle, the steady one its level."""
+    model = WindowModel(FEATURES, ModelParams(algorithm="forecast"))
+    rng = random.Random(5)
+    windows = [[d[0], 0.02 + rng.gauss(0, 0.002)] for d in daily(48 * 20)]
+    run(model, windows)
+    forecasts = []
+    for x in daily(48, seed=6):
+        verdict = model.judge(x)
+        assert not verdict.drivers
+        forecasts.append((model._baseline.baseline(0), model._baseline.baseline(1)))
+    cyclic, steady_ = zip(*forecasts, strict=True)
+    assert max(cyclic) - min(cyclic) > 4.0  # the cycle's 2 to 8
+    assert max(steady_) - min(steady_) < 0.002  # the level: no season read into noise
