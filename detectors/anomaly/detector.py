@@ -35,6 +35,7 @@ source's position are skipped, as they are already learnt (``gatewatch.store.che
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ Scope = Literal["route", "principal", "ip"]
 _INDEX = {name: i for i, name in enumerate(FEATURES)}
 _NOT_VOLUME = tuple(i for i, name in enumerate(FEATURES) if name not in VOLUME)
 # Never drivers alone: slow is not hostile, and a new agent or address is everyday.
+log = logging.getLogger(__name__)
 _SOURCE, _POSITION = attrgetter("source"), attrgetter("position")
 _NORMAL = NormalDist()
 _RARE_SEEN = 3  # windows at the rare share needed before rarity says anything
@@ -265,6 +267,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         structural = _structure(params) != _structure(self.params)
         super().reconfigure(params)
         if structural:  # new windows or model: what was learnt no longer fits
+            log.warning("%s: windows or models changed, baselines start over", self.label)
             self._setup(params)
         for table in self.entities.values():
             table.ttl_s = params.ttl_s
