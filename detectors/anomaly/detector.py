@@ -658,9 +658,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         configured windows and model. ``sources``: only these sources' positions (a
         partition taken over from another consumer); entities this detector already
         knows are kept, the snapshot's fill the rest."""
-        if state.get("version") != _STATE_VERSION or state.get("params") != _structure(
-            self.params
-        ):
+        if state.get("version") != _STATE_VERSION or state.get("params") != _structure(self.params):
             return False
         positions: dict[str, int] = state["positions"]
         if sources is not None:
