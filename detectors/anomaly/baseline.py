@@ -124,6 +124,21 @@ class SeasonalForecast:
     the larger of the feature's overall one and the one of that bin: a cycle's peaks
     are often noisier than its troughs.
 
+    The overall error scale learns only the windows whose value is not 0. A series idle
+    most of the time (NAB's ``ec2_disk_write_bytes_c0d644``: 80% zeros) is forecast
+    closely while idle; those small errors pulled the scale down, so an ordinary burst
+    read as a large z. A burst is now measured against the errors of the other bursts;
+    a series that is never 0 is unchanged. NAB (standard, swept): 51.5 to 52.3 (low FP
+    41.8 to 42.8, low FN 57.4 to 58.2; the production flag 30.9 to 35.6, its false
+    positives 420 to 373; simulated API traffic: the same findings, none false), ~3 us
+    more per judge of 14 features. The price is on log1p counts idle most of the time:
+    the bursts' errors are then their own size (a log1p of 5 against a forecast near
+    1), so a flood must be far above them to drive a flag (bursts of ~150 requests, one
+    of 1.2M: a z of 6.8 before, 2.5 now). Tried and dropped: a floor on the scale of 5%
+    of the feature's typical nonzero magnitude (53.8 swept, but a steady log1p count of
+    5 then needed a 2.7x jump for a z of 5, and scraping windows went unflagged in the
+    detector's tests); the same floor at 2-3.5% (50.8-51.6).
+
     A window skipped (flagged, not learnt) still moves the seasonal clock. Robust as
     ``RobustBaseline``: a learnt error is clipped to 4 scales, the scale has a floor.
     State: numpy arrays, one operation covering every feature and period (a Python
@@ -142,7 +157,7 @@ class SeasonalForecast:
     (10.0, [0])
     >>> f.learn([10.0])
     >>> round(f.baseline(0), 1), [round(z) for z in f.deviations([10.0])]  # a 20 is
-    (20.0, [-50])
+    (20.0, [-36])
     """
 
     __slots__ = (
@@ -263,7 +278,10 @@ class SeasonalForecast:
         if self.seen > _SETTLE:
             bound = _CLIP * plan.scales
             d = np.minimum(np.maximum(d, -bound), bound)
-        self.scale += alpha * (np.abs(d) - self.scale)
+        # The scale learns only the windows whose value is not 0: on a series idle most
+        # of the time, the exact forecasts of its idle windows would shrink it until
+        # every burst were a record.
+        self.scale += np.where(x != 0.0, alpha * (np.abs(d) - self.scale), 0.0)
         residual = plan.forecasts + d - self.level  # the value as learnt, less the level
         self._error[0] += error_alpha * (np.abs(residual) - self._error[0])
         self.level += alpha * d  # the value less the season it followed

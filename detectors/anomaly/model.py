@@ -24,11 +24,13 @@ say; counts passed as ``log1p``), one vector at a time, in order:
      all of them). Cheap and strong on level shifts and spikes.
    - ``forecast``: the same, with the z of each feature's forecast error against the
      scale of its errors: a cycle's daily peak is expected, a departure from the cycle
-     (a missing peak, a flat afternoon) is not. On NAB (standard, swept) 51.5 against
-     46.1 for ``robust_z``, all of it on periodic series; it costs about 2-3x per judge
-     (~50 us for 14 features). Tried on top of it and dropped (NAB standard, swept):
-     an AR(1) of the residual fitted online (forecast plus ``phi`` times the last
-     residual, least squares by exponentially weighted moments): 51.5 to 46.0, it
+     (a missing peak, a flat afternoon) is not. On NAB (standard, swept) 52.3 against
+     46.1 for ``robust_z``, most of it on periodic series (51.5 before its error scale
+     ignored the idle windows of a mostly-zero series: ``baseline.py``); it costs about
+     2-3x per judge (~50 us for 14 features). Tried on top of it and dropped (NAB
+     standard, swept): an AR(1) of the residual fitted online (forecast plus ``phi``
+     times the last residual, least squares by exponentially weighted moments): 51.5
+     to 46.0, it
      tracks a drift so well that a slow anomaly never stands out; the level's z beside
      the forecast's (Bonferroni over both): +0.1 for twice the cost; re-basing the
      level when a change is relearnt (a step as one event): -0.1 (48.0 to 47.9, before
@@ -59,7 +61,9 @@ say; counts passed as ``log1p``), one vector at a time, in order:
    42.5-44.6, before the warm-up fix: surprises are heavier-tailed than exponential,
    so growing runs all scored as new extremes); scoring a window that follows a rare one (within 3
    windows) by its excess rarity only (51.5 to 46.4: onsets that build over two windows were
-   lost).
+   lost). Not adopted: one decade of rarity per spread past the record (``_BEYOND`` 1.0
+   instead of 0.2) gave forecast 52.3 to 53.5 (0.5: 52.9), but before the idle-window
+   scale its neighbours scattered (0.85: 52.3, 1.0: 52.6, 1.2: 51.6): a tuned constant.
 
 3. **threshold** it: a window is anomalous when the model is warm, at least one
    feature deviates from its baseline by ``min_deviation`` robust z (the explanation,

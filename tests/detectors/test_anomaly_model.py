@@ -10,6 +10,7 @@ import random
 import pytest
 from pydantic import ValidationError
 
+from detectors.anomaly.baseline import SeasonalForecast
 from detectors.anomaly.model import ModelParams, Verdict, WindowModel
 
 FEATURES = ("requests", "error_ratio")
@@ -184,3 +185,25 @@ def test_a_forecast_follows_a_season_per_feature_only_where_there_is_one() -> No
     cyclic, steady_ = zip(*forecasts, strict=True)
     assert max(cyclic) - min(cyclic) > 4.0  # the cycle's 2 to 8
     assert max(steady_) - min(steady_) < 0.002  # the level: no season read into noise
+
+
+def idle(n: int, seed: int = 1) -> list[list[float]]:
+    """A series idle most of the time (raw bytes written, not logged): 0 in four windows
+    of five, else a burst near 150; the error ratio steady."""
+    rng = random.Random(seed)
+    return [[max(0.0, rng.gauss(150, 40)) if rng.random() < 0.2 else 0.0, 0.02] for _ in range(n)]
+
+
+def test_a_mostly_idle_series_measures_a_burst_against_the_other_bursts() -> None:
+    """The forecast's error scale ignores the idle windows: the usual bursts are no
+    drivers, a burst far above them is."""
+    model = WindowModel(FEATURES, ModelParams(algorithm="forecast"))
+    verdicts = run(model, idle(2000))
+    assert not any(v.anomalous for v in verdicts)
+    assert not any(v.drivers for v in verdicts[100:])
+    flood = model.judge([5000.0, 0.02])
+    assert flood.anomalous
+    assert [d.feature for d in flood.drivers] == ["requests"]
+    forecast = model._baseline
+    assert isinstance(forecast, SeasonalForecast)
+    assert forecast.scale[0] > 100  # the bursts' errors, not the idle windows'
