@@ -407,8 +407,10 @@ class KafkaIngest:
         """Re-read the settings with ``load`` whenever ``requested`` is set."""
         self._reload = (load, requested)
 
-    def apply_reload(self) -> None:
-        """Apply new detector params between batches (never during one)."""
+    async def apply_reload(self) -> None:
+        """Apply new detector params between batches (never during one). Events read
+        before the reload but still held for lateness are judged first, under the
+        params in force when they arrived."""
         if self._reload is None or not self._reload[1].is_set():
             return
         load, requested = self._reload
@@ -420,7 +422,9 @@ class KafkaIngest:
             log.error("config reload rejected, keeping the running config: %s", exc)
             return
         if engine is not None:
-            engine.reconfigure(detector_params(settings))
+            async with self._lock:
+                await asyncio.to_thread(self._batches.release_held_events)
+                engine.reconfigure(detector_params(settings))
         log.info("config reloaded: detector params applied")
 
     async def run(self, stop: asyncio.Event) -> IngestStats:
@@ -443,7 +447,7 @@ class KafkaIngest:
                 ",".join(kafka.bootstrap_servers),
             )
             while not stop.is_set():
-                self.apply_reload()
+                await self.apply_reload()
                 await self._refresh_suppressions()
                 revocations = self._revocations
                 batch = await self._poll(stop)
