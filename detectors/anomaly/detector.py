@@ -357,13 +357,12 @@ class AnomalyModel(Detector[AnomalyModelParams]):
     def _judge_all(self, columns: Columns, level: _Level, end: float) -> None:
         index = self._levels.index(level)
         size = level.size_s
-        keys = {"route": columns.route, "principal": columns.principal, "ip": columns.ip}
         for scope in SCOPES:
             if scope not in self.params.scopes:
                 continue
             windows, volumes = busy_windows(
                 columns,
-                keys[scope],
+                scope,
                 min_requests=level.min_requests,
                 min_bytes=level.min_bytes,
                 agents=scope != "route",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
@@ -53,6 +53,7 @@ EVIDENCE = 16  # request ids kept per window
 _FIELD = {name: itemgetter(i) for i, name in enumerate(Event._fields)}
 
 Array = npt.NDArray[np.generic]
+_KEYED = ("ip", "principal", "route")
 _STATUS = {
     "error_4xx": (400, 499),
     "error_5xx": (500, 599),
@@ -88,6 +89,9 @@ class Columns:
     latency: npt.NDArray[np.float64]
     request_id: Array  # object
     ts: npt.NDArray[np.float64]
+    # Factorised key columns (codes, distinct values), each computed once and carried
+    # into the longer windows: hashing strings is the costliest pass over a column.
+    keyed: dict[str, tuple[npt.NDArray[np.intp], Array]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, events: Sequence[Event], is_login: Callable[[str], bool]) -> Columns:
@@ -132,7 +136,22 @@ class Columns:
     def concat(cls, parts: Sequence[Columns]) -> Columns:
         if len(parts) == 1:
             return parts[0]
-        return cls(*(np.concatenate([getattr(p, name) for p in parts]) for name in cls.__slots__))
+        columns: dict[str, Any] = {
+            name: np.concatenate([getattr(p, name) for p in parts]) for name in _COLUMN_NAMES
+        }
+        joined = cls(**columns)
+        for name in _KEYED:
+            if all(name in p.keyed for p in parts):
+                joined.keyed[name] = _join_codes([p.keyed[name] for p in parts])
+        return joined
+
+    def codes(self, name: str) -> tuple[npt.NDArray[np.intp], Array]:
+        """``name``'s column factorised: a code per row and the distinct values."""
+        found = self.keyed.get(name)
+        if found is None:
+            codes, uniques = pd.factorize(getattr(self, name))
+            found = self.keyed[name] = (codes, uniques)
+        return found
 
     def __len__(self) -> int:
         return len(self.status)
@@ -225,21 +244,35 @@ class Volumes:
     values: npt.NDArray[np.float64]  # rows: entities; columns: requests, bytes in, out
 
 
+def _join_codes(
+    parts: Sequence[tuple[npt.NDArray[np.intp], Array]],
+) -> tuple[npt.NDArray[np.intp], Array]:
+    """Codes of concatenated columns from each part's codes: only the parts' distinct
+    values are hashed again, not every row."""
+    mapped, uniques = pd.factorize(np.concatenate([u for _, u in parts]))
+    out = []
+    offset = 0
+    for codes, distinct in parts:
+        out.append(mapped[offset : offset + len(distinct)][codes])
+        offset += len(distinct)
+    return np.concatenate(out), uniques
+
+
 def busy_windows(
     columns: Columns,
-    keys: Array,
+    key: str,
     *,
     min_requests: int,
     min_bytes: float,
     agents: bool = True,
     addresses: bool = False,
 ) -> tuple[list[Window], Volumes]:
-    """The windows of the entities named by ``keys`` (one per row; "" is nobody) that
-    sent at least ``min_requests`` requests or ``min_bytes`` bytes, and every entity's
-    volume."""
-    if not len(keys):
+    """The windows of the entities named by the ``key`` column (``ip``, ``principal``
+    or ``route``; "" is nobody) that sent at least ``min_requests`` requests or
+    ``min_bytes`` bytes, and every entity's volume."""
+    if not len(columns):
         return [], Volumes([], np.zeros((0, 3)))
-    codes, uniques = pd.factorize(keys)
+    codes, uniques = columns.codes(key)
     n_keys = len(uniques)
     counts = np.bincount(codes, minlength=n_keys)
     sent = np.bincount(codes, weights=columns.bytes_in, minlength=n_keys)
@@ -271,7 +304,7 @@ def busy_windows(
     c401, c403, c404 = total(status == 401), total(status == 403), total(status == 404)
     bytes_in = np.bincount(lc, weights=columns.bytes_in[rows], minlength=b).tolist()
     bytes_out = np.bincount(lc, weights=columns.bytes_out[rows], minlength=b).tolist()
-    routes = _distinct(lc, pd.factorize(columns.route[rows])[0], b)
+    routes = _distinct(lc, columns.codes("route")[0][rows], b)
     obj = columns.obj[rows]
     named = obj != ""
     objects = _distinct(lc[named], pd.factorize(obj[named])[0], b)
@@ -336,3 +369,6 @@ def _members(lc: npt.NDArray[np.int64], values: Array, b: int, cap: int = 64) ->
     found = uniques[pairs % width]
     bounds = np.searchsorted(owner, np.arange(b + 1)).tolist()
     return [found[bounds[i] : min(bounds[i + 1], bounds[i] + cap)].tolist() for i in range(b)]
+
+
+_COLUMN_NAMES = tuple(name for name in Columns.__slots__ if name != "keyed")

@@ -289,8 +289,8 @@ def test_window_features_in_model_space() -> None:
         for i in range(10)
     ]  # fmt: skip
     columns = Columns.of(events, lambda route: False)
-    (window,), volumes = busy_windows(columns, columns.ip, min_requests=10, min_bytes=math.inf)
-    assert busy_windows(columns, columns.ip, min_requests=11, min_bytes=math.inf)[0] == []
+    (window,), volumes = busy_windows(columns, "ip", min_requests=10, min_bytes=math.inf)
+    assert busy_windows(columns, "ip", min_requests=11, min_bytes=math.inf)[0] == []
     assert volumes.keys == [events[0].client_ip]
     assert volumes.values.tolist() == [[math.log1p(10), math.log1p(100), math.log1p(10_000)]]
     x = dict(zip(FEATURES, window.vector(set(window.agents), None), strict=True))
