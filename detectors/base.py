@@ -161,6 +161,11 @@ class Detector(Generic[P]):
         """Running totals of the detector's work, for /metrics (none by default)."""
         return {}
 
+    @classmethod
+    def keeps_state(cls) -> bool:
+        """Whether it has learnt state to checkpoint (it overrides ``snapshot``)."""
+        return cls.snapshot is not Detector.snapshot
+
     def snapshot(self) -> dict[str, Any] | None:
         """Learnt state worth keeping across restarts, picklable, with the Kafka
         ``positions`` it includes (``gatewatch.store.checkpoints``); None: nothing to keep."""

@@ -387,7 +387,7 @@ class KafkaIngest:
         self._revocations = 0
         self._checkpoints: Checkpoints | None = None
         every = settings.detection.checkpoint_every_s
-        if every > 0 and any(d.snapshot() is not None for d in engine.detectors):
+        if every > 0 and any(d.keeps_state() for d in engine.detectors):
             key = checkpoint_key(ingest_salt(settings))
             self._checkpoints = Checkpoints(store, key, settings.kafka.group_id)
         self._checkpoint_every_s = every

@@ -49,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from detectors.anomaly.activity import VOLUME, Activity, Rarity
 from detectors.anomaly.baseline import RobustBaseline
-from detectors.anomaly.features import FEATURES, LOGGED, Columns, Window, busy_windows, shown
+from detectors.anomaly.features import FEATURES, INDEX, LOGGED, Columns, Window, busy_windows, shown
 from detectors.anomaly.model import Driver, ModelParams, Verdict, WindowModel
 from detectors.auth_routes import AuthRouteCache
 from detectors.base import Detector, DetectorParams
@@ -60,7 +60,6 @@ from gatewatch.event import Event
 from gatewatch.finding import EntityType
 
 Scope = Literal["route", "principal", "ip"]
-_INDEX = {name: i for i, name in enumerate(FEATURES)}
 _NOT_VOLUME = tuple(i for i, name in enumerate(FEATURES) if name not in VOLUME)
 # Never drivers alone: slow is not hostile, and a new agent or address is everyday.
 log = logging.getLogger(__name__)
@@ -481,7 +480,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         history = int(activity.seen[slot]) if slot >= 0 else 0
         candidates: list[Driver] = []
         if history >= p.min_history:
-            volume = [x[_INDEX[f]] for f in VOLUME]
+            volume = [x[INDEX[f]] for f in VOLUME]
             _, level, z = activity.deviations(slot, volume)
             candidates += [Driver(f, volume[i], level[i], z[i]) for i, f in enumerate(VOLUME)]
         if own.seen >= p.min_history:
@@ -501,10 +500,11 @@ class AnomalyModel(Detector[AnomalyModelParams]):
             return ()  # too few windows seen to say what is rare
         candidates = []
         for i, feature in enumerate(VOLUME):
-            share = rarity.tail(i, x[_INDEX[feature]])
+            value = x[INDEX[feature]]
+            share = rarity.tail(i, value)
             if share <= self.params.rare_share:
                 z = _NORMAL.inv_cdf(1.0 - max(share, 1e-12))
-                candidates.append(Driver(feature, x[_INDEX[feature]], rarity.median(i), z))
+                candidates.append(Driver(feature, value, rarity.median(i), z))
         if window is None or not candidates:
             return tuple(candidates)
         return self._drivers(candidates, window)
