@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from tests.kafka_broker import KafkaBroker, kafka_available
 
@@ -69,15 +70,32 @@ async def _consume(
     return seen
 
 
-async def _committed_total(bootstrap: str) -> int:
-    """Sum of GROUP's committed offsets on the topic, as the broker reports them."""
+async def _committed_total(bootstrap: str, expected: int) -> int:
+    """Sum of GROUP's committed offsets on the topic, as the broker reports them.
+
+    A restarted broker loads ``__consumer_offsets`` in the background and answers with no
+    offsets (or a coordinator error) until it is done, so ask again until the sum reaches
+    ``expected`` or the time is up, and return the last answer.
+    """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
     await asyncio.wait_for(admin.start(), CLIENT_TIMEOUT_S)
+    total = 0
     try:
-        offsets = await asyncio.wait_for(admin.list_consumer_group_offsets(GROUP), CLIENT_TIMEOUT_S)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLIENT_TIMEOUT_S
+        while True:
+            try:
+                offsets = await asyncio.wait_for(
+                    admin.list_consumer_group_offsets(GROUP), CLIENT_TIMEOUT_S
+                )
+            except KafkaError:
+                offsets = {}
+            total = sum(meta.offset for tp, meta in offsets.items() if tp.topic == TOPIC)
+            if total >= expected or loop.time() >= deadline:
+                return total
+            await asyncio.sleep(0.5)
     finally:
         await admin.close()
-    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == TOPIC)
 
 
 @pytest.mark.timeout(240)
@@ -96,7 +114,7 @@ def test_broker_keeps_messages_across_restart(broker: KafkaBroker) -> None:
     # The records were kept ...
     assert asyncio.run(_consume(bootstrap, len(before), group=None)) == set(before)
     # ... and so were the group's committed offsets.
-    assert asyncio.run(_committed_total(bootstrap)) == len(before)
+    assert asyncio.run(_committed_total(bootstrap, len(before))) == len(before)
     after = [(b"after", b"event-after-restart")]
     asyncio.run(_produce(bootstrap, after))
     # The group resumes after its committed offsets: only the new record is left to read.
