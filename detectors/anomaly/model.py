@@ -107,7 +107,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
-from river import anomaly, compose, preprocessing, stats
+from river import stats
 
 from detectors.anomaly.baseline import RobustBaseline, SeasonalForecast
 
@@ -303,6 +303,10 @@ class _HalfSpace:
     __slots__ = ("_learnt", "_names", "_pipeline", "_raw", "_raw_scores", "_robust", "_window_size")
 
     def __init__(self, features: Sequence[str], params: ModelParams, n_tests: int) -> None:
+        # Imported here: ``river.anomaly`` loads scipy.stats (0.6 s), which every
+        # command would pay at start-up for an option that is not the default.
+        from river import anomaly, compose, preprocessing  # noqa: PLC0415
+
         self._names = tuple(features)
         self._pipeline = compose.Pipeline(
             preprocessing.MinMaxScaler(),

@@ -38,7 +38,7 @@ channels = ["file"]
 def _attack_log(tmp_path: Path) -> Path:
     log = tmp_path / "traffic.jsonl"
     done = gatewatch(
-        "simulate", "--attacks", "brute_force,endpoint_scanning", "--duration", "900",
+        "simulate", "--attacks", "brute_force,endpoint_scanning", "--duration", "300",
         "--seed", "3", "--start", START, "-o", str(log),
         data_dir=tmp_path / "data",
     )  # fmt: skip
