@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +44,7 @@ class Activity:
         self.spread = np.zeros((0, width))
         self.seen = np.zeros(0, dtype=np.int64)
         self.last = np.zeros(0, dtype=np.int64)  # the window index it was last seen in
+        self.used = 0  # slots handed out; the arrays grow by doubling past it
         self.windows = 0
 
     def __len__(self) -> int:
@@ -50,8 +52,7 @@ class Activity:
 
     def slots_of(self, keys: Sequence[str]) -> npt.NDArray[np.int64]:
         """Each key's slot (-1: never seen)."""
-        get = self.slots.get
-        return np.fromiter((get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
+        return np.fromiter(map(self.slots.get, keys, repeat(-1)), dtype=np.int64, count=len(keys))
 
     def deviations(
         self, slot: int, values: Sequence[float]
@@ -102,15 +103,17 @@ class Activity:
     def _allocate(self, keys: list[str]) -> npt.NDArray[np.int64]:
         if len(self.slots) + len(keys) > self.max_entities:
             self._compact()
-        start = len(self.seen)
+        start = self.used
         need = start + len(keys)
-        width = len(VOLUME)
-        self.level = np.concatenate([self.level, np.zeros((len(keys), width))])
-        self.spread = np.concatenate([self.spread, np.zeros((len(keys), width))])
-        self.seen = np.concatenate([self.seen, np.zeros(len(keys), dtype=np.int64)])
-        self.last = np.concatenate([self.last, np.zeros(len(keys), dtype=np.int64)])
-        for offset, key in enumerate(keys):
-            self.slots[key] = start + offset
+        if need > len(self.seen):
+            grow = max(need, 2 * len(self.seen), 64) - len(self.seen)
+            width = len(VOLUME)
+            self.level = np.concatenate([self.level, np.zeros((grow, width))])
+            self.spread = np.concatenate([self.spread, np.zeros((grow, width))])
+            self.seen = np.concatenate([self.seen, np.zeros(grow, dtype=np.int64)])
+            self.last = np.concatenate([self.last, np.zeros(grow, dtype=np.int64)])
+        self.slots.update(zip(keys, range(start, need), strict=True))
+        self.used = need
         return np.arange(start, need)
 
     def _compact(self) -> None:
@@ -123,12 +126,13 @@ class Activity:
         self.level, self.spread = self.level[old], self.spread[old]
         self.seen, self.last = self.seen[old], self.last[old]
         self.slots = {key: i for i, (key, _) in enumerate(kept)}
+        self.used = len(kept)
 
     def expire(self, idle_windows: int) -> None:
         """Forget entities not seen for ``idle_windows`` windows."""
         if not self.slots:
             return
-        idle = self.windows - self.last
+        idle = self.windows - self.last[: self.used]
         if (idle > idle_windows).any():
             items = list(self.slots.items())
             kept = [(k, s) for k, s in items if idle[s] <= idle_windows]
@@ -136,6 +140,7 @@ class Activity:
             self.level, self.spread = self.level[old], self.spread[old]
             self.seen, self.last = self.seen[old], self.last[old]
             self.slots = {key: i for i, (key, _) in enumerate(kept)}
+            self.used = len(kept)
 
 
 class Rarity:

@@ -53,7 +53,7 @@ EVIDENCE = 16  # request ids kept per window
 _FIELD = {name: itemgetter(i) for i, name in enumerate(Event._fields)}
 
 Array = npt.NDArray[np.generic]
-_KEYED = ("ip", "principal", "route")
+_KEYED = ("ip", "principal", "route", "obj", "agent")
 _STATUS = {
     "error_4xx": (400, 499),
     "error_5xx": (500, 599),
@@ -61,6 +61,12 @@ _STATUS = {
     "status_403": (403, 403),
     "status_404": (404, 404),
 }
+# Status classes, counted at once: 0 below 400, 1 other 4xx, 2 401, 3 403, 4 404, 5 5xx.
+_CLASSES = 6
+_STATUS_CLASS = np.zeros(1000, dtype=np.int64)
+_STATUS_CLASS[400:500] = 1
+_STATUS_CLASS[[401, 403, 404]] = (2, 3, 4)
+_STATUS_CLASS[500:] = 5
 _LARGEST = {
     "bytes_in": "bytes_in",
     "bytes_out": "bytes_out",
@@ -99,38 +105,35 @@ class Columns:
         login or reset), so ``user`` there is not who is calling."""
         n = len(events)
 
-        def column(field: str) -> list[Any]:
-            return list(map(_FIELD[field], events))
+        def column(field: str) -> Array:
+            return np.asarray(list(map(_FIELD[field], events)), dtype=object)
 
         def numbers(field: str, dtype: type[np.generic]) -> npt.NDArray[Any]:
             return np.fromiter(map(_FIELD[field], events), dtype=dtype, count=n)
 
-        routes = np.asarray(column("route"), dtype=object)
-        codes, uniques = pd.factorize(routes)
-        templated = np.asarray(["{" in r for r in uniques], dtype=bool)[codes]
-        login = np.asarray([is_login(r) for r in uniques], dtype=bool)[codes]
-        obj = np.asarray(column("path"), dtype=object)
+        routes = column("route")
+        route_codes, route_names = pd.factorize(routes)
+        templated = np.asarray(["{" in r for r in route_names], dtype=bool)[route_codes]
+        login = np.asarray([is_login(r) for r in route_names], dtype=bool)[route_codes]
+        obj = column("path")
         obj[~templated] = ""
-        users = np.asarray(column("user"), dtype=object)
-        keys = np.asarray(column("api_key"), dtype=object)
-        principal = np.full(n, "", dtype=object)
-        by_key = keys != ""
-        principal[by_key] = "k:" + keys[by_key]
-        by_user = (users != "") & ~login
-        principal[by_user] = "u:" + users[by_user]
-        return cls(
-            ip=np.asarray(column("client_ip"), dtype=object),
-            principal=principal,
+        principal_codes, principals = _principals(column("api_key"), column("user"), login)
+        columns = cls(
+            ip=column("client_ip"),
+            principal=principals[principal_codes],
             route=routes,
             obj=obj,
-            agent=np.asarray(column("user_agent"), dtype=object),
+            agent=column("user_agent"),
             status=numbers("status", np.int64),
             bytes_in=numbers("request_bytes", np.int64),
             bytes_out=numbers("response_bytes", np.int64),
             latency=numbers("latency_ms", np.float64),
-            request_id=np.asarray(column("request_id"), dtype=object),
+            request_id=column("request_id"),
             ts=numbers("ts", np.float64),
         )
+        columns.keyed["route"] = (route_codes, route_names)
+        columns.keyed["principal"] = (principal_codes, principals)
+        return columns
 
     @classmethod
     def concat(cls, parts: Sequence[Columns]) -> Columns:
@@ -172,13 +175,20 @@ class Window:
     latency_p95: float
     agents: list[str]
     addresses: list[str]
-    evidence: list[str]
     first_ts: float
     last_ts: float
     largest_in: int = 0  # the biggest single request body
     largest_out: int = 0  # the biggest single response
     columns: Columns | None = None  # the window's requests, while it is judged
-    rows: npt.NDArray[np.int64] | None = None  # this entity's rows in ``columns``
+    rows: npt.NDArray[np.int64] | None = None  # this entity's rows in ``columns``, any order
+
+    @property
+    def evidence(self) -> list[str]:
+        """The entity's first requests in the window."""
+        if self.columns is None or self.rows is None:
+            return []
+        ids: list[str] = self.columns.request_id[np.sort(self.rows)[:EVIDENCE]].tolist()
+        return ids
 
     def evidence_for(self, feature: str) -> list[str]:
         """The requests that show ``feature`` (on a route, the window holds everyone's
@@ -186,7 +196,8 @@ class Window:
         the window's typical one, or the busiest client's, not the first few)."""
         columns, rows = self.columns, self.rows
         if columns is None or rows is None:
-            return self.evidence
+            return []
+        rows = np.sort(rows)  # in arrival order
         if feature in _STATUS:
             status = columns.status[rows]
             low, high = _STATUS[feature]
@@ -244,6 +255,24 @@ class Volumes:
     values: npt.NDArray[np.float64]  # rows: entities; columns: requests, bytes in, out
 
 
+def _principals(
+    keys: Array, users: Array, login: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.intp], Array]:
+    """Who calls, as codes and names ("k:key", else "u:user" off login routes, else
+    "" for nobody): the prefixes are joined to the distinct names, not to every row."""
+    key_codes, key_names = pd.factorize(keys)
+    user_codes, user_names = pd.factorize(users)
+    by_key = (key_names != "")[key_codes]
+    by_user = (user_names != "")[user_codes] & ~login & ~by_key
+    combined = np.zeros(len(keys), dtype=np.intp)
+    combined[by_key] = 1 + key_codes[by_key]
+    combined[by_user] = 1 + len(key_names) + user_codes[by_user]
+    names = np.concatenate((np.asarray([""], dtype=object), "k:" + key_names, "u:" + user_names))
+    # Only the names some row uses (a user seen only on a login route is nobody).
+    codes, used = pd.factorize(combined)
+    return codes, names[used]
+
+
 def _join_codes(
     parts: Sequence[tuple[npt.NDArray[np.intp], Array]],
 ) -> tuple[npt.NDArray[np.intp], Array]:
@@ -293,43 +322,36 @@ def busy_windows(
     rows = np.flatnonzero(row_code >= 0)
     lc = row_code[rows]
     b = len(busy_codes)
-    status = columns.status[rows]
     n = np.bincount(lc, minlength=b)
-
-    def total(mask: npt.NDArray[np.bool_]) -> list[int]:
-        return np.bincount(lc, weights=mask, minlength=b).astype(np.int64).tolist()  # type: ignore[no-any-return]
-
-    c4 = total((status >= 400) & (status < 500))
-    c5 = total(status >= 500)
-    c401, c403, c404 = total(status == 401), total(status == 403), total(status == 404)
+    # Each row's status class, counted per entity in one pass.
+    klass = _STATUS_CLASS[np.clip(columns.status[rows], 0, len(_STATUS_CLASS) - 1)]
+    by_class = np.bincount(lc * _CLASSES + klass, minlength=b * _CLASSES).reshape(b, _CLASSES)
+    c4 = by_class[:, 1:5].sum(axis=1).tolist()
+    c401, c403, c404, c5 = (by_class[:, k].tolist() for k in (2, 3, 4, 5))
     bytes_in = np.bincount(lc, weights=columns.bytes_in[rows], minlength=b).tolist()
     bytes_out = np.bincount(lc, weights=columns.bytes_out[rows], minlength=b).tolist()
     routes = _distinct(lc, columns.codes("route")[0][rows], b)
-    obj = columns.obj[rows]
-    named = obj != ""
-    objects = _distinct(lc[named], pd.factorize(obj[named])[0], b)
-    # Latency quantiles: sort by (entity, latency), read each entity's run at q.
-    order = np.lexsort((columns.latency[rows], lc))
-    starts = np.concatenate(([0], np.cumsum(n)[:-1]))
-    latency = columns.latency[rows][order]
-    p50 = latency[starts + ((n - 1) * 0.5).astype(np.int64)].tolist()
-    p95 = latency[starts + ((n - 1) * 0.95).astype(np.int64)].tolist()
-    by_entity = np.argsort(lc, kind="stable")
-    ids = columns.request_id[rows][by_entity]
-    times = columns.ts[rows][by_entity]
+    object_codes, object_names = columns.codes("obj")
+    oc = object_codes[rows]
+    named = (object_names != "")[oc]
+    objects = _distinct(lc[named], oc[named], b)
+    order, starts, (p50, p95) = _runs(lc, n, columns.latency[rows], (0.5, 0.95))
+    by_entity = rows[order]
+    times = columns.ts[by_entity]
     first_ts = np.minimum.reduceat(times, starts).tolist()
     last_ts = np.maximum.reduceat(times, starts).tolist()
-    largest_in = np.maximum.reduceat(columns.bytes_in[rows][by_entity], starts).tolist()
-    largest_out = np.maximum.reduceat(columns.bytes_out[rows][by_entity], starts).tolist()
-    agent_sets = _members(lc, columns.agent[rows], b) if agents else None
-    address_sets = _members(lc, columns.ip[rows], b) if addresses else None
+    largest_in = np.maximum.reduceat(columns.bytes_in[by_entity], starts).tolist()
+    largest_out = np.maximum.reduceat(columns.bytes_out[by_entity], starts).tolist()
+    agent_sets = _members(lc, rows, columns.codes("agent"), b) if agents else None
+    address_sets = _members(lc, rows, columns.codes("ip"), b) if addresses else None
     none: list[str] = []
     names = uniques[busy_codes].tolist()
-    starts_list, n_list = starts.tolist(), n.tolist()
+    bounds = np.cumsum(n).tolist()
+    starts_list = starts.tolist()
     windows = [
         Window(
             key=names[i],
-            requests=n_list[i],
+            requests=bounds[i] - starts_list[i],
             counts=(c4[i], c5[i], c401[i], c403[i], c404[i]),
             routes=routes[i],
             objects=objects[i],
@@ -339,32 +361,57 @@ def busy_windows(
             latency_p95=max(0.0, p95[i]),
             agents=none if agent_sets is None else agent_sets[i],
             addresses=none if address_sets is None else address_sets[i],
-            evidence=ids[starts_list[i] : starts_list[i] + min(n_list[i], EVIDENCE)].tolist(),
             first_ts=first_ts[i],
             last_ts=last_ts[i],
             largest_in=largest_in[i],
             largest_out=largest_out[i],
             columns=columns,
-            rows=rows[by_entity[starts_list[i] : starts_list[i] + n_list[i]]],
+            rows=by_entity[starts_list[i] : bounds[i]],
         )
         for i in range(b)
     ]
     return windows, volumes
 
 
-def _distinct(lc: npt.NDArray[np.int64], values: npt.NDArray[np.int64], b: int) -> list[int]:
-    """Distinct ``values`` per entity code."""
+def _runs(
+    lc: npt.NDArray[np.int64],
+    n: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    quantiles: Sequence[float],
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], list[list[float]]]:
+    """Rows ordered by entity and, within an entity, by ``values`` (one sort on a single
+    float key: the entity code plus the value scaled into [0, 1)); where each entity's
+    run starts; and each run read at each quantile."""
+    low = float(values.min())
+    order = np.argsort(lc + (values - low) / (float(values.max()) - low + 1.0))
+    ordered = values[order]
+    starts = np.concatenate(([0], np.cumsum(n)[:-1]))
+    read = [ordered[starts + ((n - 1) * q).astype(np.int64)].tolist() for q in quantiles]
+    return order, starts, read
+
+
+def _distinct(lc: npt.NDArray[np.int64], values: npt.NDArray[np.intp], b: int) -> list[int]:
+    """Distinct ``values`` (codes) per entity code: the distinct (entity, value) pairs,
+    found by hashing (``pd.unique``), not by sorting."""
     if not len(lc):
         return [0] * b
-    pairs = np.unique(lc * (int(values.max()) + 1) + values)
-    return np.bincount(pairs // (int(values.max()) + 1), minlength=b).tolist()  # type: ignore[no-any-return]
+    width = int(values.max()) + 1
+    pairs = pd.unique(lc * width + values)
+    return np.bincount(pairs // width, minlength=b).tolist()  # type: ignore[no-any-return]
 
 
-def _members(lc: npt.NDArray[np.int64], values: Array, b: int, cap: int = 64) -> list[list[str]]:
-    """Each entity's distinct ``values`` (at most ``cap``: enough to tell new from known)."""
-    codes, uniques = pd.factorize(values)
+def _members(
+    lc: npt.NDArray[np.int64],
+    rows: npt.NDArray[np.int64],
+    factorised: tuple[npt.NDArray[np.intp], Array],
+    b: int,
+    cap: int = 64,
+) -> list[list[str]]:
+    """Each entity's distinct values of a factorised column (at most ``cap``: enough to
+    tell new from known)."""
+    codes, uniques = factorised
     width = len(uniques)
-    pairs = np.unique(lc * width + codes)
+    pairs = np.sort(pd.unique(lc * width + codes[rows]))
     owner = pairs // width
     found = uniques[pairs % width]
     bounds = np.searchsorted(owner, np.arange(b + 1)).tolist()
