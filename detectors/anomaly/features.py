@@ -53,7 +53,7 @@ EVIDENCE = 16  # request ids kept per window
 _FIELD = {name: itemgetter(i) for i, name in enumerate(Event._fields)}
 
 Array = npt.NDArray[np.generic]
-_KEYED = ("ip", "principal", "route", "obj", "agent")
+_KEYED = ("ip", "principal", "route", "obj")
 _STATUS = {
     "error_4xx": (400, 499),
     "error_5xx": (500, 599),
@@ -106,7 +106,7 @@ class Columns:
         n = len(events)
 
         def column(field: str) -> Array:
-            return np.asarray(list(map(_FIELD[field], events)), dtype=object)
+            return np.fromiter(map(_FIELD[field], events), dtype=object, count=n)
 
         def numbers(field: str, dtype: type[np.generic]) -> npt.NDArray[Any]:
             return np.fromiter(map(_FIELD[field], events), dtype=dtype, count=n)
@@ -342,8 +342,12 @@ def busy_windows(
     last_ts = np.maximum.reduceat(times, starts).tolist()
     largest_in = np.maximum.reduceat(columns.bytes_in[by_entity], starts).tolist()
     largest_out = np.maximum.reduceat(columns.bytes_out[by_entity], starts).tolist()
-    agent_sets = _members(lc, rows, columns.codes("agent"), b) if agents else None
-    address_sets = _members(lc, rows, columns.codes("ip"), b) if addresses else None
+    # Agents are long strings, wanted only for busy clients' rows: hashed only there.
+    agent_sets = _members(lc, pd.factorize(columns.agent[rows]), b) if agents else None
+    address_sets = None
+    if addresses:
+        ip_codes, ips = columns.codes("ip")  # the ip scope hashes every row anyway
+        address_sets = _members(lc, (ip_codes[rows], ips), b)
     none: list[str] = []
     names = uniques[busy_codes].tolist()
     bounds = np.cumsum(n).tolist()
@@ -402,16 +406,15 @@ def _distinct(lc: npt.NDArray[np.int64], values: npt.NDArray[np.intp], b: int) -
 
 def _members(
     lc: npt.NDArray[np.int64],
-    rows: npt.NDArray[np.int64],
     factorised: tuple[npt.NDArray[np.intp], Array],
     b: int,
     cap: int = 64,
 ) -> list[list[str]]:
-    """Each entity's distinct values of a factorised column (at most ``cap``: enough to
-    tell new from known)."""
+    """Each entity's distinct values, from a code per row and the values the codes name
+    (at most ``cap``: enough to tell new from known)."""
     codes, uniques = factorised
     width = len(uniques)
-    pairs = np.sort(pd.unique(lc * width + codes[rows]))
+    pairs = np.sort(pd.unique(lc * width + codes))
     owner = pairs // width
     found = uniques[pairs % width]
     bounds = np.searchsorted(owner, np.arange(b + 1)).tolist()
