@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gatewatch.cli.main import build_parser
+from gatewatch.cli.main import COMMANDS, build_parser, command_in
 
 NOW = time.time()
 
@@ -68,6 +69,25 @@ def test_every_command_has_help(path: list[str], capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     assert "usage: gatewatch" in out
     assert len(out.splitlines()) >= 3
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["simulate", "--count", "3"], "simulate"),
+        (["-c", "users.toml", "-v", "users", "list"], "users"),  # a value is not a command
+        (["--config", "db", "db", "stats"], "db"),
+        (["--config=x.toml", "query", "actor"], "query"),
+        (["bogus"], None),  # argparse names the choices
+        (["--help"], None),
+        ([], None),
+    ],
+)
+def test_only_the_command_run_is_built(argv: list[str], command: str | None) -> None:
+    assert command_in(argv) == command
+    parser = build_parser(command)
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert list(commands.choices) == ([command] if command else list(COMMANDS))
 
 
 def canonical_line(i: int, **fields: object) -> bytes:
