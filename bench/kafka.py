@@ -46,7 +46,10 @@ def _produce(bootstrap: str, count: int, seed: int) -> float:
     config = SimulationConfig(seed=seed, start_ts=time.time() - 3600, count=count, duration_s=None)
     asyncio.run(
         produce_lines(
-            generate(config), RENDERERS["canonical"], bootstrap_servers=bootstrap, topic=TOPIC
+            generate(config),
+            RENDERERS["canonical"],
+            connection={"bootstrap_servers": bootstrap},
+            topic=TOPIC,
         )
     )
     return time.monotonic()

@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from gatewatch.cli.common import parse_when
+from gatewatch.cli.common import parse_when, settings_from
+from gatewatch.settings import Settings
 from ingest.simulator.actor import Actor
 from ingest.simulator.attacks import ATTACKS, build_episodes, parse_kinds
 from ingest.simulator.kafka_output import produce_lines
@@ -21,6 +22,7 @@ from ingest.simulator.render import RENDERERS
 from ingest.simulator.request import SimRequest
 from ingest.simulator.traffic import SimulationConfig, generate
 from ingest.simulator.traps import TRAPS, build_traps
+from ingest.sources.kafka import connection_options
 
 RENDER_FORMATS = tuple(RENDERERS)
 _DESCRIPTION = (
@@ -91,7 +93,8 @@ def register(commands: Any) -> None:
         "--kafka",
         metavar="BOOTSTRAP",
         help="produce into Kafka at BOOTSTRAP (host:port[,host:port]) instead of "
-        "writing lines; messages are keyed by client IP",
+        "writing lines; messages are keyed by client IP, and TLS/SASL come from the "
+        "config's [kafka] section",
     )
     parser.add_argument("--topic", help="with --kafka: the topic to produce to")
     attacks = parser.add_argument_group("labelled attacks")
@@ -129,6 +132,8 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Validated like every command's; ``--kafka`` logs in with ``[kafka]``'s settings.
+    settings = settings_from(args)
     duration = args.duration if args.duration is not None else (None if args.count else 600.0)
     if args.start:
         start = parse_when(args.start).timestamp()
@@ -160,11 +165,11 @@ def run(args: argparse.Namespace) -> int:
     extra.extend(episodes)
     requests = generate(config, extra)
     if args.labels is None:
-        return _emit(args, requests, args.output or "-")
+        return _emit(args, settings, requests, args.output or "-")
     with LabelWriter(args.labels, episodes) as labels:
         recorded = labels.record(requests)
         if args.kafka or args.output:
-            status = _emit(args, recorded, args.output)
+            status = _emit(args, settings, recorded, args.output)
         else:
             for _ in recorded:
                 pass
@@ -178,13 +183,21 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
-def _emit(args: argparse.Namespace, requests: Iterable[SimRequest], output: str | None) -> int:
-    """Write ``requests`` as log lines to ``output``, or produce them into Kafka."""
+def _emit(
+    args: argparse.Namespace,
+    settings: Settings,
+    requests: Iterable[SimRequest],
+    output: str | None,
+) -> int:
+    """Write ``requests`` as log lines to ``output``, or produce them into Kafka (at
+    ``--kafka``'s brokers, with the security settings of ``[kafka]``)."""
     renderer = RENDERERS[args.format]
     if args.kafka:
+        connection = connection_options(settings.kafka)
+        connection["bootstrap_servers"] = args.kafka.split(",")
         sent = asyncio.run(
             produce_lines(
-                requests, renderer, bootstrap_servers=args.kafka, topic=args.topic, rate=args.rate
+                requests, renderer, connection=connection, topic=args.topic, rate=args.rate
             )
         )
         print(f"produced {sent} {args.format} messages to {args.topic}", file=sys.stderr)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -19,14 +20,16 @@ async def produce_lines(
     requests: Iterable[SimRequest],
     renderer: Callable[[SimRequest], bytes],
     *,
-    bootstrap_servers: str,
+    connection: Mapping[str, Any],
     topic: str,
     rate: float | None = None,
 ) -> int:
     """Produce one message per request (value: the rendered line; key: the client IP);
-    returns the count. With ``rate``, paces sends at about that many per second."""
+    returns the count. ``connection``: aiokafka's options for where the brokers are and
+    how to log in (``ingest.sources.kafka.connection_options``, or just
+    ``bootstrap_servers``). With ``rate``, paces sends at about that many per second."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        **connection,
         linger_ms=20,
         max_batch_size=1 << 20,
         acks="all",
