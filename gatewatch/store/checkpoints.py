@@ -163,8 +163,13 @@ class Checkpoints:
         if rows:
             self._store.command(
                 f"ALTER TABLE {self._store.database}.{_TABLE} DELETE WHERE group_id = "
-                f"'{_quoted(self.group_id)}' AND instance = '{_quoted(self.instance)}' "
-                f"AND ts < toDateTime64({rows[0][0].timestamp():.3f}, 3, 'UTC')"
+                "{group:String} AND instance = {instance:String} "
+                "AND ts < toDateTime64({cutoff:Float64}, 3, 'UTC')",
+                parameters={
+                    "group": self.group_id,
+                    "instance": self.instance,
+                    "cutoff": round(rows[0][0].timestamp(), 3),
+                },
             )
 
     def _sign(self, blob: bytes, positions: str) -> str:
@@ -172,10 +177,6 @@ class Checkpoints:
         mac.update(self.group_id.encode() + b"\x1f" + positions.encode() + b"\x1f")
         mac.update(blob)
         return mac.hexdigest()
-
-
-def _quoted(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def _describe(positions: dict[str, int]) -> str:

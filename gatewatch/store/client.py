@@ -178,10 +178,15 @@ class Store:
             raise StoreError(f"query failed: {exc}") from exc
         return [tuple(row) for row in rows]
 
-    def command(self, sql: str, settings: dict[str, Any] | None = None) -> None:
+    def command(
+        self,
+        sql: str,
+        settings: dict[str, Any] | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> None:
         try:
             with self.lock:
-                self.client.command(sql, settings=settings)
+                self.client.command(sql, parameters=parameters, settings=settings)
         except ClickHouseError as exc:
             raise StoreError(f"command failed: {exc}") from exc
 
