@@ -215,7 +215,6 @@ class AnomalyModel(Detector[AnomalyModelParams]):
     def __init__(self, params: AnomalyModelParams, *, label: str | None = None) -> None:
         super().__init__(params, label=label)
         self.auth = AuthRouteCache()
-        self._auth: dict[str, bool] = {}
         self._setup(params)
         self.positions: dict[str, int] = {}  # source -> last position observed
         self._resume: dict[str, int] = {}  # source -> restored position (skip up to it)
@@ -286,12 +285,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
 
     def _is_login(self, route: str) -> bool:
         """On login and reset routes ``user`` is an attempted name, not who is calling."""
-        auth = self._auth.get(route)
-        if auth is None:
-            if len(self._auth) >= 16_384:
-                self._auth.clear()
-            auth = self._auth[route] = bool(self.auth.kind(route))
-        return auth
+        return bool(self.auth.kind(route))
 
     # -- per window ---------------------------------------------------------------------
 
@@ -329,13 +323,19 @@ class AnomalyModel(Detector[AnomalyModelParams]):
             if ts >= level.start + level.size_s:
                 level.start = math.floor(ts / level.size_s) * level.size_s
 
+    def _open_parts(self) -> list[Columns]:
+        """The open shortest window as columns: what a checkpoint held of it, then the
+        requests since (turned into columns once, whether a checkpoint or the window's
+        close asks first)."""
+        if self._events:
+            self._note_positions(self._events)
+            self._restored.append(Columns.of(self._events, self._is_login))
+            self._events = []
+        return self._restored
+
     def _take_chunk(self) -> Columns | None:
-        events, restored = self._events, self._restored
-        self._events, self._restored = [], []
-        self._note_positions(events)
-        parts = list(restored)
-        if events:
-            parts.append(Columns.of(events, self._is_login))
+        parts = self._open_parts()
+        self._restored = []
         return Columns.concat(parts) if parts else None
 
     def _note_positions(self, events: list[Event]) -> None:
@@ -635,10 +635,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
 
     def snapshot(self) -> dict[str, Any]:
         """Everything learnt and open, with the positions it includes (picklable)."""
-        self._note_positions(self._events)
-        chunk = list(self._restored)
-        if self._events:
-            chunk.append(Columns.of(self._events, self._is_login))
+        chunk = list(self._open_parts())
         return {
             "version": _STATE_VERSION,
             "params": _structure(self.params),
@@ -662,7 +659,12 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         positions: dict[str, int] = state["positions"]
         if sources is not None:
             positions = {s: p for s, p in positions.items() if s in sources}
-        if not self.windows_judged and not self.tracked() and not self._events:
+        if (
+            not self.windows_judged
+            and not self.tracked()
+            and not self._events
+            and not self._restored
+        ):
             self._start, self._end, self._restored = state["window"]
             for level, (start, chunks) in zip(self._levels, state["levels"], strict=True):
                 level.start, level.chunks = start, chunks
