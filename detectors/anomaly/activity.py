@@ -44,7 +44,7 @@ class Activity:
         self.spread = np.zeros((0, width))
         self.seen = np.zeros(0, dtype=np.int64)
         self.last = np.zeros(0, dtype=np.int64)  # the window index it was last seen in
-        self.used = 0  # slots handed out; the arrays grow by doubling past it
+        # Slots 0 .. len(slots) - 1 are handed out; the arrays grow by doubling past them.
         self.windows = 0
 
     def __len__(self) -> int:
@@ -103,7 +103,7 @@ class Activity:
     def _allocate(self, keys: list[str]) -> npt.NDArray[np.int64]:
         if len(self.slots) + len(keys) > self.max_entities:
             self._compact()
-        start = self.used
+        start = len(self.slots)
         need = start + len(keys)
         if need > len(self.seen):
             grow = max(need, 2 * len(self.seen), 64) - len(self.seen)
@@ -113,7 +113,6 @@ class Activity:
             self.seen = np.concatenate([self.seen, np.zeros(grow, dtype=np.int64)])
             self.last = np.concatenate([self.last, np.zeros(grow, dtype=np.int64)])
         self.slots.update(zip(keys, range(start, need), strict=True))
-        self.used = need
         return np.arange(start, need)
 
     def _compact(self) -> None:
@@ -121,26 +120,22 @@ class Activity:
         keep = max(1, self.max_entities // 2)
         order = np.argsort(-self.last[list(self.slots.values())], kind="stable")[:keep]
         items = list(self.slots.items())
-        kept = [items[i] for i in order.tolist()]
+        self._keep([items[i] for i in order.tolist()])
+
+    def _keep(self, kept: list[tuple[str, int]]) -> None:
+        """Keep only these (key, slot) entities, renumbered from 0 in this order."""
         old = np.asarray([slot for _, slot in kept], dtype=np.int64)
         self.level, self.spread = self.level[old], self.spread[old]
         self.seen, self.last = self.seen[old], self.last[old]
         self.slots = {key: i for i, (key, _) in enumerate(kept)}
-        self.used = len(kept)
 
     def expire(self, idle_windows: int) -> None:
         """Forget entities not seen for ``idle_windows`` windows."""
         if not self.slots:
             return
-        idle = self.windows - self.last[: self.used]
+        idle = self.windows - self.last[: len(self.slots)]
         if (idle > idle_windows).any():
-            items = list(self.slots.items())
-            kept = [(k, s) for k, s in items if idle[s] <= idle_windows]
-            old = np.asarray([s for _, s in kept], dtype=np.int64)
-            self.level, self.spread = self.level[old], self.spread[old]
-            self.seen, self.last = self.seen[old], self.last[old]
-            self.slots = {key: i for i, (key, _) in enumerate(kept)}
-            self.used = len(kept)
+            self._keep([(k, s) for k, s in self.slots.items() if idle[s] <= idle_windows])
 
 
 class Rarity:

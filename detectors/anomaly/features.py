@@ -105,10 +105,7 @@ class Columns:
         login or reset), so ``user`` there is not who is calling."""
         n = len(events)
 
-        def column(field: str) -> Array:
-            return np.fromiter(map(_FIELD[field], events), dtype=object, count=n)
-
-        def numbers(field: str, dtype: type[np.generic]) -> npt.NDArray[Any]:
+        def column(field: str, dtype: type[Any] = object) -> npt.NDArray[Any]:
             return np.fromiter(map(_FIELD[field], events), dtype=dtype, count=n)
 
         routes = column("route")
@@ -124,12 +121,12 @@ class Columns:
             route=routes,
             obj=obj,
             agent=column("user_agent"),
-            status=numbers("status", np.int64),
-            bytes_in=numbers("request_bytes", np.int64),
-            bytes_out=numbers("response_bytes", np.int64),
-            latency=numbers("latency_ms", np.float64),
+            status=column("status", np.int64),
+            bytes_in=column("request_bytes", np.int64),
+            bytes_out=column("response_bytes", np.int64),
+            latency=column("latency_ms", np.float64),
             request_id=column("request_id"),
-            ts=numbers("ts", np.float64),
+            ts=column("ts", np.float64),
         )
         columns.keyed["route"] = (route_codes, route_names)
         columns.keyed["principal"] = (principal_codes, principals)
