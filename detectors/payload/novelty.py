@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from detectors.payload.profiles import Deviation, DeviationKind
+from detectors.payload.profiles import Deviation, DeviationKind, halve_share
 from detectors.state import EntityTable
 
 _WELL_KNOWN: Final = frozenset(
@@ -89,9 +89,8 @@ class RouteNovelty:
         state = self.hosts.get(host, ts)
         seen = state.seen = state.seen + 1
         if not seen % self.horizon:
-            for halved in state.segments.values():
-                halved[0] //= 2
-                halved[1] = seen - (seen - halved[1]) // 2
+            for kept in state.segments.values():
+                kept[0], kept[1] = halve_share(kept[0], kept[1], seen)
         segment = path[1:].partition("/")[0] if path.startswith("/") else path
         counts = state.segments.get(segment)
         if counts is None:

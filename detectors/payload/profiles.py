@@ -789,9 +789,15 @@ def _unexpected(name: str, value: str, *, rare: bool = False) -> Deviation:
     return Deviation(name, shown, reason, 0.3, DeviationKind.PARAMETER)
 
 
+def halve_share(hits: int, since: int, seen: int) -> tuple[int, int]:
+    """A share counted over recent requests (``hits`` of the ``seen - since`` requests
+    since it first came), halved: half the hits over half the span, so the share is
+    the same and older requests weigh less from now on."""
+    return hits // 2, seen - (seen - since) // 2
+
+
 def _halve_shares(route: _Route) -> None:
-    """Count a route's names over its recent requests: halve their counts and spans."""
+    """Count a route's names over its recent requests."""
     seen = route.seen
     for param in route.params.values():
-        param.hits //= 2
-        param.since = seen - (seen - param.since) // 2
+        param.hits, param.since = halve_share(param.hits, param.since, seen)
