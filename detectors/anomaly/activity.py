@@ -16,15 +16,15 @@ volume (``VOLUME``: requests, bytes in, bytes out; ``log1p``, as the models see 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
 
+from detectors.anomaly.baseline import MAD_TO_SIGMA
+
 VOLUME: tuple[str, ...] = ("requests", "bytes_in", "bytes_out")
-_MAD_TO_SIGMA = math.sqrt(math.pi / 2.0)
 _BINS = 96  # of 0.25 in log1p space: up to e^24 (~26 billion)
 _BIN_WIDTH = 0.25
 Floats = npt.NDArray[np.float64]
@@ -61,7 +61,7 @@ class Activity:
         level: list[float] = self.level[slot].tolist()  # plain floats: 3 values, no numpy
         spread: list[float] = self.spread[slot].tolist()
         z = [
-            (value - mean) / max(dev * _MAD_TO_SIGMA, 0.05 * mean, 0.1)
+            (value - mean) / max(dev * MAD_TO_SIGMA, 0.05 * mean, 0.1)
             for value, mean, dev in zip(values, level, spread, strict=True)
         ]
         return int(self.seen[slot]), level, z
@@ -146,7 +146,7 @@ class Rarity:
     >>> r.add(np.log1p(np.array([[3.0, 100, 5000]] * 9_999 + [[200.0, 100, 5000]])))
     >>> r.windows
     10000.0
-    >>> round(r.tail(0, math.log1p(150)), 4), round(r.tail(0, math.log1p(3)), 1)
+    >>> round(r.tail(0, np.log1p(150)), 4), round(r.tail(0, np.log1p(3)), 1)
     (0.0001, 1.0)
     """
 

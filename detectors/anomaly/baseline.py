@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 # E|X - mu| = sigma * sqrt(2/pi) for a normal X: this turns the mean absolute
 # deviation into a standard-deviation-like scale, so a deviation reads as a z-score.
-_MAD_TO_SIGMA = math.sqrt(math.pi / 2.0)
+MAD_TO_SIGMA = math.sqrt(math.pi / 2.0)
 _CLIP = 4.0  # a learnt value moves the level by at most this many scales (Huber-like)
 _SETTLE = 8  # ... once the scale itself has been seen this many times
 
@@ -56,16 +56,13 @@ class RobustBaseline:
         self.spread = array("d", bytes(8 * n_features))
         self.seen = 0
 
-    def _scale(self, i: int) -> float:
-        return max(self.spread[i] * _MAD_TO_SIGMA, 0.01 * abs(self.level[i]), 1e-9)
-
     def deviations(self, values: Sequence[float]) -> list[float]:
         """Signed robust z of each value against its feature's baseline (0.0 before
         anything is learnt)."""
         if not self.seen:
             return [0.0] * len(self.level)
         return [
-            (v - m) / max(d * _MAD_TO_SIGMA, 0.01 * abs(m), 1e-9)
+            (v - m) / max(d * MAD_TO_SIGMA, 0.01 * abs(m), 1e-9)
             for v, m, d in zip(values, self.level, self.spread, strict=True)
         ]
 
@@ -79,13 +76,14 @@ class RobustBaseline:
         alpha = max(self._alpha, 1.0 / self.seen)
         level, spread = self.level, self.spread
         clip = self.seen > _SETTLE
-        # The scale is inlined (it is ``_scale``): this loop runs for every feature of
-        # every judged window, and a method call per feature doubled its cost.
+        # The scale (the spread as a sigma, floored) is written out here as in
+        # ``deviations``: these loops run for every feature of every judged window, and
+        # a method call per feature doubled their cost.
         for i, v in enumerate(values):
             m, a = level[i], spread[i]
             d = v - m
             if clip:
-                bound = _CLIP * max(a * _MAD_TO_SIGMA, 0.01 * abs(m), 1e-9)
+                bound = _CLIP * max(a * MAD_TO_SIGMA, 0.01 * abs(m), 1e-9)
                 d = min(max(d, -bound), bound)
             spread[i] = a + alpha * (abs(d) - a)
             level[i] = m + alpha * d
@@ -250,7 +248,7 @@ class SeasonalForecast:
             forecasts = forecasts + offsets.take(choice.pick) * choice.follow
             # Not following: a bin spread of 0, so the overall scale.
             scale = np.maximum(scale, spread.take(choice.pick) * choice.follow)
-        scales = np.maximum(scale * _MAD_TO_SIGMA, np.abs(forecasts) * 0.01)
+        scales = np.maximum(scale * MAD_TO_SIGMA, np.abs(forecasts) * 0.01)
         np.maximum(scales, 1e-9, out=scales)
         plan = self._cached = _Plan(t, rows, profile, spread, offsets, forecasts, scales)
         return plan
