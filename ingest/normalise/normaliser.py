@@ -41,6 +41,8 @@ _TLS_NAMES = {
 }
 _MAX_TEXT = 2048
 _PRINCIPALS_MAX = 8192
+# Distinct user agents and routes shared as one string each; a table is cleared when full.
+_SHARED_MAX = 8192
 _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie"})
 _NOTHING: frozenset[str] = frozenset()
 
@@ -69,6 +71,11 @@ class Normaliser:
         self._latest_allowed = clock() + max_future_skew_s
         self._source_tags: dict[str, str] = {}
         self._principals: dict[str, str] = {}
+        # Each distinct agent and route as one string: thousands of requests carry the
+        # same few hundred, so buffered events hold one copy, and every later dict or
+        # hash table keyed by them finds the hash cached and compares by identity.
+        self._agents: dict[str, str] = {}
+        self._routes: dict[str, str] = {}
 
     def normalise(self, raw: RawEvent, source: str, position: int) -> Event:
         # Hot path (once per request): common value types are checked inline and the
@@ -107,9 +114,16 @@ class Normaliser:
             route = self.routes.template(path)
         else:
             route = path[:64]  # "*", or a target the server already rejected
+        shared = self._routes.get(route)
+        route = _share(self._routes, route, route) if shared is None else shared
 
         value = get("user_agent")
         user_agent = value if type(value) is str else _text(value, "user_agent")
+        shared = self._agents.get(user_agent)
+        if shared is None:  # as stored: cut to _MAX_TEXT, "-" as none
+            stored = user_agent[:_MAX_TEXT] if user_agent != "-" else ""
+            shared = _share(self._agents, user_agent, stored)
+        user_agent = shared
         latency = get("latency_ms")
         request_bytes = get("request_bytes")
         response_bytes = get("response_bytes")
@@ -133,7 +147,7 @@ class Normaliser:
             response_bytes
             if type(response_bytes) is int and response_bytes >= 0
             else _int(response_bytes, "response_bytes", 0, 1 << 62),
-            user_agent[:_MAX_TEXT] if user_agent != "-" else "",
+            user_agent,
             user[:256] if user != "-" else "",
             api_key[:256] if api_key != "-" else "",
             _tls(tls_version) if tls_version else "",
@@ -216,6 +230,14 @@ class Normaliser:
                 self._source_tags.clear()
             self._source_tags[source] = tag
         return tag
+
+
+def _share(table: dict[str, str], value: str, stored: str) -> str:
+    """``stored`` as the one shared string for ``value`` from now on."""
+    if len(table) >= _SHARED_MAX:
+        table.clear()
+    table[value] = stored
+    return stored
 
 
 def _split_target(path_value: Any, query_value: Any, status: int) -> tuple[str, str, str, str]:

@@ -169,3 +169,26 @@ def test_future_bound_follows_the_clock() -> None:
         n.normalise(raw(ts=later), "s", 1)
     clock[0] = later
     assert n.normalise(raw(ts=later), "s", 1).ts == later
+
+
+def test_agents_and_routes_are_shared_strings_and_agents_are_cut() -> None:
+    n = normaliser()
+
+    def event(agent: str, path: str) -> Any:
+        # Fresh strings each time, as a parser makes them from each line.
+        return n.normalise(raw(user_agent="".join(agent), path="".join(path)), "s", 1)
+
+    first, second = event("curl/8.4", "/api/v1/users/1"), event("curl/8.4", "/api/v1/users/2")
+    assert first.user_agent == "curl/8.4" and first.route == "/api/v1/users/{id}"
+    assert second.user_agent is first.user_agent and second.route is first.route
+    assert event("-", "/a").user_agent == ""
+    long_agent = event("x" * 5000, "/a").user_agent
+    assert len(long_agent) == 2048 and event("x" * 5000, "/a").user_agent is long_agent
+
+
+def test_the_shared_string_tables_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ingest.normalise.normaliser._SHARED_MAX", 4)
+    n = normaliser()
+    agents = [n.normalise(raw(user_agent=f"agent/{i}"), "s", 1).user_agent for i in range(10)]
+    assert agents == [f"agent/{i}" for i in range(10)]
+    assert len(n._agents) <= 4
