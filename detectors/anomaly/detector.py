@@ -44,7 +44,6 @@ from statistics import NormalDist
 from typing import Annotated, Any, Literal, Self
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from detectors.anomaly.activity import VOLUME, Activity, Rarity
@@ -343,13 +342,16 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         positions; one pass per window, not a dict update per request)."""
         if not events:
             return
-        sources = np.asarray(list(map(_SOURCE, events)), dtype=object)
-        codes, uniques = pd.factorize(sources)
-        positions = np.fromiter(map(_POSITION, events), dtype=np.int64, count=len(events))
-        last = np.full(len(uniques), -1, dtype=np.int64)
-        np.maximum.at(last, codes, positions)
+        sources = set(map(_SOURCE, events))
+        if len(sources) == 1:  # one partition (or a file): no grouping
+            last = {sources.pop(): max(map(_POSITION, events))}
+        else:
+            last = {}
+            for source, position in zip(map(_SOURCE, events), map(_POSITION, events), strict=True):
+                if position > last.get(source, -1):
+                    last[source] = position
         known = self.positions
-        for source, position in zip(uniques.tolist(), last.tolist(), strict=True):
+        for source, position in last.items():
             if source and position > known.get(source, -1):
                 known[source] = position
 

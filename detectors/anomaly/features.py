@@ -53,7 +53,7 @@ EVIDENCE = 16  # request ids kept per window
 _FIELD = {name: itemgetter(i) for i, name in enumerate(Event._fields)}
 
 Array = npt.NDArray[np.generic]
-_KEYED = ("ip", "principal", "route", "obj")
+_KEYED = ("ip", "principal", "route", "obj", "agent")
 _STATUS = {
     "error_4xx": (400, 499),
     "error_5xx": (500, 599),
@@ -98,6 +98,8 @@ class Columns:
     # Factorised key columns (codes, distinct values), each computed once and carried
     # into the longer windows: hashing strings is the costliest pass over a column.
     keyed: dict[str, tuple[npt.NDArray[np.intp], Array]] = field(default_factory=dict)
+    # The rows by latency, sorted once for all scopes (``by_latency``).
+    _by_latency: npt.NDArray[np.intp] | None = None
 
     @classmethod
     def of(cls, events: Sequence[Event], is_login: Callable[[str], bool]) -> Columns:
@@ -152,6 +154,12 @@ class Columns:
             codes, uniques = pd.factorize(getattr(self, name))
             found = self.keyed[name] = (codes, uniques)
         return found
+
+    def by_latency(self) -> npt.NDArray[np.intp]:
+        """The rows in order of latency."""
+        if self._by_latency is None:
+            self._by_latency = np.argsort(self.latency)
+        return self._by_latency
 
     def __len__(self) -> int:
         return len(self.status)
@@ -265,9 +273,12 @@ def _principals(
     combined[by_key] = 1 + key_codes[by_key]
     combined[by_user] = 1 + len(key_names) + user_codes[by_user]
     names = np.concatenate((np.asarray([""], dtype=object), "k:" + key_names, "u:" + user_names))
-    # Only the names some row uses (a user seen only on a login route is nobody).
-    codes, used = pd.factorize(combined)
-    return codes, names[used]
+    # Only the names some row uses (a user seen only on a login route is nobody): keys
+    # first, then users, each in order of first appearance.
+    used = np.zeros(len(names), dtype=bool)
+    used[combined] = True
+    renumber = np.cumsum(used) - 1
+    return renumber[combined], names[used]
 
 
 def _join_codes(
@@ -327,24 +338,23 @@ def busy_windows(
     c401, c403, c404, c5 = (by_class[:, k].tolist() for k in (2, 3, 4, 5))
     bytes_in = np.bincount(lc, weights=columns.bytes_in[rows], minlength=b).tolist()
     bytes_out = np.bincount(lc, weights=columns.bytes_out[rows], minlength=b).tolist()
-    routes = _distinct(lc, columns.codes("route")[0][rows], b)
+    # A route's window has one route; the others count theirs.
+    routes = [1] * b if key == "route" else _distinct(lc, columns.codes("route"), rows, b)
     object_codes, object_names = columns.codes("obj")
-    oc = object_codes[rows]
-    named = (object_names != "")[oc]
-    objects = _distinct(lc[named], oc[named], b)
-    order, starts, (p50, p95) = _runs(lc, n, columns.latency[rows], (0.5, 0.95))
-    by_entity = rows[order]
+    named = object_names != ""
+    objects = _distinct(lc, (object_codes, object_names), rows, b, keep=named)
+    by_entity, starts, (p50, p95) = _runs(columns, row_code, n, (0.5, 0.95))
     times = columns.ts[by_entity]
     first_ts = np.minimum.reduceat(times, starts).tolist()
     last_ts = np.maximum.reduceat(times, starts).tolist()
     largest_in = np.maximum.reduceat(columns.bytes_in[by_entity], starts).tolist()
     largest_out = np.maximum.reduceat(columns.bytes_out[by_entity], starts).tolist()
-    # Agents are long strings, wanted only for busy clients' rows: hashed only there.
-    agent_sets = _members(lc, pd.factorize(columns.agent[rows]), b) if agents else None
+    # Agents are hashed once per window, for both client scopes, and carried into the
+    # longer windows like the other keys.
+    agent_sets = _members(lc, columns.codes("agent"), rows, b) if agents else None
     address_sets = None
     if addresses:
-        ip_codes, ips = columns.codes("ip")  # the ip scope hashes every row anyway
-        address_sets = _members(lc, (ip_codes[rows], ips), b)
+        address_sets = _members(lc, columns.codes("ip"), rows, b)
     none: list[str] = []
     names = uniques[busy_codes].tolist()
     bounds = np.cumsum(n).tolist()
@@ -375,47 +385,72 @@ def busy_windows(
 
 
 def _runs(
-    lc: npt.NDArray[np.int64],
+    columns: Columns,
+    row_code: npt.NDArray[np.int64],
     n: npt.NDArray[np.int64],
-    values: npt.NDArray[np.float64],
     quantiles: Sequence[float],
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], list[list[float]]]:
-    """Rows ordered by entity and, within an entity, by ``values`` (one sort on a single
-    float key: the entity code plus the value scaled into [0, 1)); where each entity's
-    run starts; and each run read at each quantile."""
-    low = float(values.min())
-    order = np.argsort(lc + (values - low) / (float(values.max()) - low + 1.0))
-    ordered = values[order]
+    """The busy entities' rows (``row_code``: each row's entity, -1 for none) ordered by
+    entity and, within an entity, by latency; where each entity's run starts; and each
+    run's latency at each quantile. The rows are sorted by latency once for every
+    scope; a scope then only groups them by entity: a stable sort of small integers."""
+    ranked = columns.by_latency()
+    owner = row_code[ranked]
+    mine = owner >= 0
+    ranked, owner = ranked[mine], owner[mine]
+    if len(n) < 1 << 15:
+        owner = owner.astype(np.int16)  # sorted by radix
+    by_entity = ranked[np.argsort(owner, kind="stable")]
+    ordered = columns.latency[by_entity]
     starts = np.concatenate(([0], np.cumsum(n)[:-1]))
     read = [ordered[starts + ((n - 1) * q).astype(np.int64)].tolist() for q in quantiles]
-    return order, starts, read
+    return by_entity, starts, read
 
 
-def _distinct(lc: npt.NDArray[np.int64], values: npt.NDArray[np.intp], b: int) -> list[int]:
-    """Distinct ``values`` (codes) per entity code: the distinct (entity, value) pairs,
-    found by hashing (``pd.unique``), not by sorting."""
-    if not len(lc):
-        return [0] * b
-    width = int(values.max()) + 1
-    pairs = pd.unique(lc * width + values)
+def _distinct(
+    lc: npt.NDArray[np.int64],
+    factorised: tuple[npt.NDArray[np.intp], Array],
+    rows: npt.NDArray[np.int64],
+    b: int,
+    *,
+    keep: npt.NDArray[np.bool_] | None = None,
+) -> list[int]:
+    """Distinct values of a factorised column per entity code (``lc``, one per row of
+    ``rows``); ``keep``: per distinct value, whether it counts."""
+    codes, uniques = factorised
+    pairs = _pairs(lc, codes[rows], b, len(uniques))
+    width = len(uniques)
+    if keep is not None:
+        pairs = pairs[keep[pairs % width]]
     return np.bincount(pairs // width, minlength=b).tolist()  # type: ignore[no-any-return]
+
+
+def _pairs(lc: npt.NDArray[np.int64], values: npt.NDArray[np.intp], b: int, width: int) -> Array:
+    """The distinct (entity, value) pairs as ``entity * width + value``, ascending: by a
+    mark per possible pair while there are few (no hashing), else by hashing."""
+    flat = lc * width + values
+    if b * width <= max(1 << 16, 8 * len(flat)):
+        seen = np.zeros(b * width, dtype=bool)
+        seen[flat] = True
+        return np.flatnonzero(seen)
+    return np.sort(pd.unique(flat))
 
 
 def _members(
     lc: npt.NDArray[np.int64],
     factorised: tuple[npt.NDArray[np.intp], Array],
+    rows: npt.NDArray[np.int64],
     b: int,
     cap: int = 64,
 ) -> list[list[str]]:
-    """Each entity's distinct values, from a code per row and the values the codes name
-    (at most ``cap``: enough to tell new from known)."""
+    """Each entity's distinct values, from a factorised column read at ``rows`` (at
+    most ``cap``: enough to tell new from known)."""
     codes, uniques = factorised
     width = len(uniques)
-    pairs = np.sort(pd.unique(lc * width + codes))
-    owner = pairs // width
+    pairs = _pairs(lc, codes[rows], b, width)
     found = uniques[pairs % width]
-    bounds = np.searchsorted(owner, np.arange(b + 1)).tolist()
+    bounds = np.searchsorted(pairs // width, np.arange(b + 1)).tolist()
     return [found[bounds[i] : min(bounds[i + 1], bounds[i] + cap)].tolist() for i in range(b)]
 
 
-_COLUMN_NAMES = tuple(name for name in Columns.__slots__ if name != "keyed")
+_COLUMN_NAMES = tuple(name for name in Columns.__slots__ if name not in {"keyed", "_by_latency"})
