@@ -54,6 +54,7 @@ _FIELD = {name: itemgetter(i) for i, name in enumerate(Event._fields)}
 
 Array = npt.NDArray[np.generic]
 _KEYED = ("ip", "principal", "route", "obj", "agent")
+_NOBODY = np.asarray([""], dtype=object)
 _STATUS = {
     "error_4xx": (400, 499),
     "error_5xx": (500, 599),
@@ -115,6 +116,12 @@ class Columns:
         templated = np.asarray(["{" in r for r in route_names], dtype=bool)[route_codes]
         login = np.asarray([is_login(r) for r in route_names], dtype=bool)[route_codes]
         obj = column("path")
+        # Only the paths of templated routes name objects: only they are hashed, and
+        # "" (no object) is code 0.
+        named = np.flatnonzero(templated)
+        object_codes = np.zeros(n, dtype=np.intp)
+        codes, object_names = pd.factorize(obj[named])
+        object_codes[named] = codes + 1
         obj[~templated] = ""
         principal_codes, principals = _principals(column("api_key"), column("user"), login)
         columns = cls(
@@ -132,6 +139,7 @@ class Columns:
         )
         columns.keyed["route"] = (route_codes, route_names)
         columns.keyed["principal"] = (principal_codes, principals)
+        columns.keyed["obj"] = (object_codes, np.concatenate((_NOBODY, object_names)))
         return columns
 
     @classmethod
@@ -272,7 +280,7 @@ def _principals(
     combined = np.zeros(len(keys), dtype=np.intp)
     combined[by_key] = 1 + key_codes[by_key]
     combined[by_user] = 1 + len(key_names) + user_codes[by_user]
-    names = np.concatenate((np.asarray([""], dtype=object), "k:" + key_names, "u:" + user_names))
+    names = np.concatenate((_NOBODY, "k:" + key_names, "u:" + user_names))
     # Only the names some row uses (a user seen only on a login route is nobody): keys
     # first, then users, each in order of first appearance.
     used = np.zeros(len(names), dtype=bool)
@@ -341,8 +349,7 @@ def busy_windows(
     # A route's window has one route; the others count theirs.
     routes = [1] * b if key == "route" else _distinct(lc, columns.codes("route"), rows, b)
     object_codes, object_names = columns.codes("obj")
-    named = object_names != ""
-    objects = _distinct(lc, (object_codes, object_names), rows, b, keep=named)
+    objects = _distinct(lc, (object_codes, object_names), rows, b, keep=_named(object_names))
     by_entity, starts, (p50, p95) = _runs(columns, row_code, n, (0.5, 0.95))
     times = columns.ts[by_entity]
     first_ts = np.minimum.reduceat(times, starts).tolist()
@@ -423,6 +430,16 @@ def _distinct(
     if keep is not None:
         pairs = pairs[keep[pairs % width]]
     return np.bincount(pairs // width, minlength=b).tolist()  # type: ignore[no-any-return]
+
+
+def _named(uniques: Array) -> npt.NDArray[np.bool_]:
+    """Which distinct values are not "" (columns made by ``Columns.of``, and joins of
+    them, have "" first: then no string is compared)."""
+    if len(uniques) and uniques[0] == "":
+        named = np.ones(len(uniques), dtype=bool)
+        named[0] = False
+        return named
+    return uniques != ""  # type: ignore[no-any-return]
 
 
 def _pairs(lc: npt.NDArray[np.int64], values: npt.NDArray[np.intp], b: int, width: int) -> Array:
