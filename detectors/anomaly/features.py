@@ -99,8 +99,6 @@ class Columns:
     # Factorised key columns (codes, distinct values), each computed once and carried
     # into the longer windows: hashing strings is the costliest pass over a column.
     keyed: dict[str, tuple[npt.NDArray[np.intp], Array]] = field(default_factory=dict)
-    # The rows by latency, sorted once for all scopes (``by_latency``).
-    _by_latency: npt.NDArray[np.intp] | None = None
 
     @classmethod
     def of(cls, events: Sequence[Event], is_login: Callable[[str], bool]) -> Columns:
@@ -162,12 +160,6 @@ class Columns:
             codes, uniques = pd.factorize(getattr(self, name))
             found = self.keyed[name] = (codes, uniques)
         return found
-
-    def by_latency(self) -> npt.NDArray[np.intp]:
-        """The rows in order of latency."""
-        if self._by_latency is None:
-            self._by_latency = np.argsort(self.latency)
-        return self._by_latency
 
     def __len__(self) -> int:
         return len(self.status)
@@ -350,7 +342,8 @@ def busy_windows(
     routes = [1] * b if key == "route" else _distinct(lc, columns.codes("route"), rows, b)
     object_codes, object_names = columns.codes("obj")
     objects = _distinct(lc, (object_codes, object_names), rows, b, keep=_named(object_names))
-    by_entity, starts, (p50, p95) = _runs(columns, row_code, n, (0.5, 0.95))
+    order, starts, (p50, p95) = _runs(lc, n, columns.latency[rows], (0.5, 0.95))
+    by_entity = rows[order]
     times = columns.ts[by_entity]
     first_ts = np.minimum.reduceat(times, starts).tolist()
     last_ts = np.maximum.reduceat(times, starts).tolist()
@@ -392,26 +385,20 @@ def busy_windows(
 
 
 def _runs(
-    columns: Columns,
-    row_code: npt.NDArray[np.int64],
+    lc: npt.NDArray[np.int64],
     n: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
     quantiles: Sequence[float],
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], list[list[float]]]:
-    """The busy entities' rows (``row_code``: each row's entity, -1 for none) ordered by
-    entity and, within an entity, by latency; where each entity's run starts; and each
-    run's latency at each quantile. The rows are sorted by latency once for every
-    scope; a scope then only groups them by entity: a stable sort of small integers."""
-    ranked = columns.by_latency()
-    owner = row_code[ranked]
-    mine = owner >= 0
-    ranked, owner = ranked[mine], owner[mine]
-    if len(n) < 1 << 15:
-        owner = owner.astype(np.int16)  # sorted by radix
-    by_entity = ranked[np.argsort(owner, kind="stable")]
-    ordered = columns.latency[by_entity]
+    """Rows ordered by entity and, within an entity, by ``values`` (one sort on a single
+    float key: the entity code plus the value scaled into [0, 1)); where each entity's
+    run starts; and each run read at each quantile."""
+    low = float(values.min())
+    order = np.argsort(lc + (values - low) / (float(values.max()) - low + 1.0))
+    ordered = values[order]
     starts = np.concatenate(([0], np.cumsum(n)[:-1]))
     read = [ordered[starts + ((n - 1) * q).astype(np.int64)].tolist() for q in quantiles]
-    return by_entity, starts, read
+    return order, starts, read
 
 
 def _distinct(
@@ -470,4 +457,4 @@ def _members(
     return [found[bounds[i] : min(bounds[i + 1], bounds[i] + cap)].tolist() for i in range(b)]
 
 
-_COLUMN_NAMES = tuple(name for name in Columns.__slots__ if name not in {"keyed", "_by_latency"})
+_COLUMN_NAMES = tuple(name for name in Columns.__slots__ if name != "keyed")
