@@ -300,3 +300,39 @@ def test_window_features_in_model_space() -> None:
     assert x["latency_p50_ms"] == pytest.approx(math.log1p(14))
     assert x["new_agents"] == 0.0
     assert window.evidence == [e.request_id for e in events]
+
+
+def test_distinct_counts_hold_for_many_clients_and_objects() -> None:
+    """Distinct objects, routes and agents per client, whether there are few possible
+    (client, value) pairs (marked in a matrix) or many (hashed): 120 clients, each
+    reading 40 products of its own and 3 times the product list, with 2 agents."""
+    events = [
+        make_event(
+            client_ip=f"203.0.113.{c}", route=PRODUCT, path=f"/api/v1/products/{c}-{i}",
+            user_agent=f"agent {c % 7}" if i % 2 else "shared agent",
+        )
+        for c in range(120)
+        for i in range(40)
+    ] + [
+        make_event(client_ip=f"203.0.113.{c}", user_agent="shared agent")
+        for c in range(120)
+        for _ in range(3)
+    ]  # fmt: skip
+    random.Random(5).shuffle(events)
+    columns = Columns.of(events, lambda route: False)
+    windows, _ = busy_windows(columns, "ip", min_requests=40, min_bytes=math.inf)
+    assert len(windows) == 120
+    for window in windows:
+        assert (window.requests, window.objects, window.routes) == (43, 40, 2)
+        c = int(window.key.rsplit(".", 1)[1])
+        assert sorted(window.agents) == [f"agent {c % 7}", "shared agent"]
+    # A route's window: its own route, every client's objects.
+    (route,) = busy_windows(columns, "route", min_requests=4000, min_bytes=math.inf)[0]
+    assert (route.key, route.routes, route.objects) == (PRODUCT, 1, 4800)
+    # The same counts in a longer window joined from two halves.
+    halves = (events[:2500], events[2500:])
+    joined = Columns.concat([Columns.of(half, lambda route: False) for half in halves])
+    again, _ = busy_windows(joined, "ip", min_requests=40, min_bytes=math.inf)
+    assert [(w.key, w.objects, w.routes) for w in again] == [
+        (w.key, w.objects, w.routes) for w in windows
+    ]
