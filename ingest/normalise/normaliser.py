@@ -41,6 +41,7 @@ _TLS_NAMES = {
 }
 _MAX_TEXT = 2048
 _PRINCIPALS_MAX = 8192
+_SOURCE_TAGS_MAX = 10_000
 # Distinct user agents and routes shared as one string each; a table is cleared when full.
 _SHARED_MAX = 8192
 _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie"})
@@ -115,14 +116,14 @@ class Normaliser:
         else:
             route = path[:64]  # "*", or a target the server already rejected
         shared = self._routes.get(route)
-        route = _share(self._routes, route, route) if shared is None else shared
+        route = _remember(self._routes, route, route, _SHARED_MAX) if shared is None else shared
 
         value = get("user_agent")
         user_agent = value if type(value) is str else _text(value, "user_agent")
         shared = self._agents.get(user_agent)
         if shared is None:  # as stored: cut to _MAX_TEXT, "-" as none
             stored = user_agent[:_MAX_TEXT] if user_agent != "-" else ""
-            shared = _share(self._agents, user_agent, stored)
+            shared = _remember(self._agents, user_agent, stored, _SHARED_MAX)
         user_agent = shared
         latency = get("latency_ms")
         request_bytes = get("request_bytes")
@@ -194,9 +195,7 @@ class Normaliser:
         known = self._principals.get(authorization)
         if known is None:
             known = principal_from_authorization(authorization)
-            if len(self._principals) >= _PRINCIPALS_MAX:
-                self._principals.clear()
-            self._principals[authorization] = known
+            _remember(self._principals, authorization, known, _PRINCIPALS_MAX)
         return known
 
     def _timestamp(self, value: Any) -> float:
@@ -226,18 +225,16 @@ class Normaliser:
             tag = hashlib.blake2b(
                 source.encode("utf-8", "surrogatepass"), digest_size=4
             ).hexdigest()
-            if len(self._source_tags) > 10_000:
-                self._source_tags.clear()
-            self._source_tags[source] = tag
+            _remember(self._source_tags, source, tag, _SOURCE_TAGS_MAX)
         return tag
 
 
-def _share(table: dict[str, str], value: str, stored: str) -> str:
-    """``stored`` as the one shared string for ``value`` from now on."""
-    if len(table) >= _SHARED_MAX:
+def _remember(table: dict[str, str], key: str, value: str, limit: int) -> str:
+    """``value`` for ``key`` from now on, in a table cleared whenever it is full."""
+    if len(table) >= limit:
         table.clear()
-    table[value] = stored
-    return stored
+    table[key] = value
+    return value
 
 
 def _split_target(path_value: Any, query_value: Any, status: int) -> tuple[str, str, str, str]:
