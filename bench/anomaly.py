@@ -1,6 +1,6 @@
 """The learned-baseline detector on simulated API traffic: what it catches, what it costs.
 
-``python -m bench.anomaly [--duration 3600] [--seed 7] [--reuse]``
+``python -m bench.anomaly [--duration 3600] [--seed 7] [--reuse] [--cost-only [--parts]]``
 
 One run of the simulator (benign crowd, its traps, and every attack episode) goes
 through the ``anomaly_model`` detector alone, as ``gatewatch detect`` parses it, and
@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from bench.anomaly_parts import print_parts
 from bench.common import OUT, canonical_events, feed, figure
 from detectors.anomaly.detector import AnomalyModel, AnomalyModelParams
 from detectors.engine import DetectionEngine
@@ -54,6 +55,9 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="only the cost figures, at the simulator's rate and 10x and 50x denser",
     )
+    parser.add_argument(
+        "--parts", action="store_true", help="with --cost-only: where the time goes, per part"
+    )
     args = parser.parse_args(argv)
     work: Path = args.out
     if not (args.reuse and (work / "canonical.jsonl").is_file()):
@@ -67,9 +71,10 @@ def main(argv: list[str] | None = None) -> None:
         )  # fmt: skip
     events = list(canonical_events(work / "canonical.jsonl"))
     if args.cost_only:
-        _cost(events, "the simulator's rate")
+        _cost(events, "the simulator's rate", parts=args.parts)
         for factor in (10, 50):
-            _cost(_denser(events, factor), f"{factor}x denser (event times compressed)")
+            what = f"{factor}x denser (event times compressed)"
+            _cost(_denser(events, factor), what, parts=args.parts)
         return
     labels = _labels(work)
     attacks = orjson.loads((work / "attacks.json").read_bytes())
@@ -98,13 +103,15 @@ def main(argv: list[str] | None = None) -> None:
     _memory(events)
 
 
-def _cost(events: list[Event], what: str) -> None:
+def _cost(events: list[Event], what: str, *, parts: bool = False) -> None:
     rate = len(events) / max(events[-1].ts - events[0].ts, 1.0)
     cost, detector = _detector_cost(events)
     judged = detector.counters()["windows_judged"]
     figure(
         f"anomaly_model cost, {what}", cost, "us/event", f"{rate:,.0f} events/s; {judged:,} windows"
     )
+    if parts:
+        print_parts(events, cost)
 
 
 def _detector_cost(events: list[Event], runs: int = REPEAT) -> tuple[float, AnomalyModel]:
