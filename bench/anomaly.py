@@ -120,10 +120,9 @@ def _detector_cost(events: list[Event], runs: int = REPEAT) -> tuple[float, Anom
     on a shared VM, more than a change worth measuring; the fastest run is the one the
     rest of the machine disturbed least."""
     with_model, alone = [], []
-    detector = AnomalyModel(AnomalyModelParams())
     for _ in range(runs):
         alone.append(feed(DetectionEngine([], lambda f: None, evidence_limit=None), events).cpu)
-        detector = AnomalyModel(AnomalyModelParams())
+        detector = AnomalyModel(AnomalyModelParams())  # the last run's is returned
         engine = DetectionEngine([detector], lambda f: None, evidence_limit=None)
         with_model.append(feed(engine, events).cpu)
     return (min(with_model) - min(alone)) / len(events) * 1e6, detector

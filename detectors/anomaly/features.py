@@ -412,8 +412,8 @@ def _distinct(
     """Distinct values of a factorised column per entity code (``lc``, one per row of
     ``rows``); ``keep``: per distinct value, whether it counts."""
     codes, uniques = factorised
-    pairs = _pairs(lc, codes[rows], b, len(uniques))
     width = len(uniques)
+    pairs = _pairs(lc, codes[rows], b, width)
     if keep is not None:
         pairs = pairs[keep[pairs % width]]
     return np.bincount(pairs // width, minlength=b).tolist()  # type: ignore[no-any-return]
