@@ -71,7 +71,7 @@ _BYTES = {"bytes_in": "largest_in", "bytes_out": "largest_out"}
 _ONE = math.log1p(1)
 SCOPES: tuple[Scope, ...] = ("route", "principal", "ip")
 _KNOWN_CAP = 32  # agents / addresses remembered per entity
-_STATE_VERSION = 4
+_STATE_VERSION = 5
 Positive = Annotated[float, Field(gt=0)]
 
 

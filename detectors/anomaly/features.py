@@ -15,6 +15,7 @@ sizes stop dominating the scale); ratios enter as they are.
 
 from __future__ import annotations
 
+import ctypes
 import math
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
@@ -81,24 +82,24 @@ def shown(feature: str, value: float) -> float:
     return math.expm1(value) if feature in LOGGED else value
 
 
+Coded = tuple[npt.NDArray[np.intp], Array]  # a code per row, and the distinct values
+
+
 @dataclass(slots=True)
 class Columns:
-    """The requests of one window, column by column."""
+    """The requests of one window, column by column. The text columns are kept only
+    factorised (``keyed``): hashing strings is the costliest pass over a column, so it
+    is done once per short window and the longer windows join the distinct values."""
 
-    ip: Array  # object (str): the key of the ip scope, and the address of the others
-    principal: Array  # object: "u:user" / "k:key" / "" (none)
-    route: Array  # object
-    obj: Array  # object: the path on a templated route (it names an object), else ""
-    agent: Array  # object
     status: npt.NDArray[np.int64]
     bytes_in: npt.NDArray[np.int64]
     bytes_out: npt.NDArray[np.int64]
     latency: npt.NDArray[np.float64]
     request_id: Array  # object
     ts: npt.NDArray[np.float64]
-    # Factorised key columns (codes, distinct values), each computed once and carried
-    # into the longer windows: hashing strings is the costliest pass over a column.
-    keyed: dict[str, tuple[npt.NDArray[np.intp], Array]] = field(default_factory=dict)
+    # "ip": the client address; "principal": "u:user" / "k:key" / "" (none); "route";
+    # "obj": the path on a templated route (it names an object), else ""; "agent".
+    keyed: dict[str, Coded] = field(default_factory=dict)
 
     @classmethod
     def of(cls, events: Sequence[Event], is_login: Callable[[str], bool]) -> Columns:
@@ -109,25 +110,16 @@ class Columns:
         def column(field: str, dtype: type[Any] = object) -> npt.NDArray[Any]:
             return np.fromiter(map(_FIELD[field], events), dtype=dtype, count=n)
 
-        routes = column("route")
-        route_codes, route_names = pd.factorize(routes)
+        route_codes, route_names = _by_identity(column("route"))
         templated = np.asarray(["{" in r for r in route_names], dtype=bool)[route_codes]
         login = np.asarray([is_login(r) for r in route_names], dtype=bool)[route_codes]
-        obj = column("path")
         # Only the paths of templated routes name objects: only they are hashed, and
         # "" (no object) is code 0.
         named = np.flatnonzero(templated)
         object_codes = np.zeros(n, dtype=np.intp)
-        codes, object_names = pd.factorize(obj[named])
+        codes, object_names = pd.factorize(column("path")[named])
         object_codes[named] = codes + 1
-        obj[~templated] = ""
-        principal_codes, principals = _principals(column("api_key"), column("user"), login)
         columns = cls(
-            ip=column("client_ip"),
-            principal=principals[principal_codes],
-            route=routes,
-            obj=obj,
-            agent=column("user_agent"),
             status=column("status", np.int64),
             bytes_in=column("request_bytes", np.int64),
             bytes_out=column("response_bytes", np.int64),
@@ -135,9 +127,12 @@ class Columns:
             request_id=column("request_id"),
             ts=column("ts", np.float64),
         )
-        columns.keyed["route"] = (route_codes, route_names)
-        columns.keyed["principal"] = (principal_codes, principals)
-        columns.keyed["obj"] = (object_codes, np.concatenate((_NOBODY, object_names)))
+        keyed = columns.keyed
+        keyed["ip"] = _by_identity(column("client_ip"))
+        keyed["principal"] = _principals(_by_identity(column("api_key")), column("user"), login)
+        keyed["route"] = (route_codes, route_names)
+        keyed["obj"] = (object_codes, np.concatenate((_NOBODY, object_names)))
+        keyed["agent"] = _by_identity(column("user_agent"))
         return columns
 
     @classmethod
@@ -149,20 +144,44 @@ class Columns:
         }
         joined = cls(**columns)
         for name in _KEYED:
-            if all(name in p.keyed for p in parts):
-                joined.keyed[name] = _join_codes([p.keyed[name] for p in parts])
+            joined.keyed[name] = _join_codes([p.keyed[name] for p in parts])
         return joined
 
-    def codes(self, name: str) -> tuple[npt.NDArray[np.intp], Array]:
+    def codes(self, name: str) -> Coded:
         """``name``'s column factorised: a code per row and the distinct values."""
-        found = self.keyed.get(name)
-        if found is None:
-            codes, uniques = pd.factorize(getattr(self, name))
-            found = self.keyed[name] = (codes, uniques)
-        return found
+        return self.keyed[name]
 
     def __len__(self) -> int:
         return len(self.status)
+
+
+def _by_identity(values: Array) -> Coded:
+    """``values`` (strings) factorised: by object identity first, then the distinct
+    objects by value, so equal strings held as two objects still share a code.
+
+    Hashing a string row by row is the costly part of factorising (pandas hashes its
+    characters every time: 0.14 us a row for user agents), and most rows repeat a
+    string the normaliser already shares (agents, routes, keys, the addresses its
+    resolver caches). The identities are the object array's own pointers, read
+    without a copy while ``values`` is alive: one integer hash per row instead.
+    """
+    n = len(values)
+    if not n:
+        return np.zeros(0, dtype=np.intp), values
+    pointers = np.ctypeslib.as_array((ctypes.c_ssize_t * n).from_address(values.ctypes.data))
+    codes, first = _first_codes(pointers)
+    merged, distinct = pd.factorize(values[first])
+    if len(distinct) < len(first):  # one string held as more than one object
+        codes = merged[codes]
+    return codes, distinct
+
+
+def _first_codes(values: npt.NDArray[np.intp]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Codes of ``values`` in order of first appearance, and a row holding each."""
+    codes, uniques = pd.factorize(values)
+    rows = np.empty(len(uniques), dtype=np.intp)
+    rows[codes] = np.arange(len(values))
+    return codes, rows
 
 
 @dataclass(slots=True)
@@ -214,7 +233,7 @@ class Window:
             outsized = values[order] > 3 * max(float(np.median(values)), 1.0)
             chosen = rows[order[outsized]]
         else:  # requests, routes, objects, new agents: the busiest client's
-            codes, _ = pd.factorize(columns.ip[rows])
+            codes = columns.codes("ip")[0][rows]
             chosen = rows[codes == np.bincount(codes).argmax()]
         ids: list[str] = columns.request_id[chosen[:EVIDENCE]].tolist()
         return ids or self.evidence
@@ -260,19 +279,17 @@ class Volumes:
     values: npt.NDArray[np.float64]  # rows: entities; columns: requests, bytes in, out
 
 
-def _principals(
-    keys: Array, users: Array, login: npt.NDArray[np.bool_]
-) -> tuple[npt.NDArray[np.intp], Array]:
+def _principals(keys: Coded, users: Array, login: npt.NDArray[np.bool_]) -> Coded:
     """Who calls, as codes and names ("k:key", else "u:user" off login routes, else
     "" for nobody): the prefixes are joined to the distinct names, not to every row."""
-    key_codes, key_names = pd.factorize(keys)
+    key_codes, key_names = keys
     user_codes, user_names = pd.factorize(users)
     by_key = (key_names != "")[key_codes]
     by_user = (user_names != "")[user_codes] & ~login & ~by_key
-    combined = np.zeros(len(keys), dtype=np.intp)
+    combined = np.zeros(len(users), dtype=np.intp)
     combined[by_key] = 1 + key_codes[by_key]
     combined[by_user] = 1 + len(key_names) + user_codes[by_user]
-    names = np.concatenate((_NOBODY, "k:" + key_names, "u:" + user_names))
+    names = np.concatenate((_NOBODY, np.add("k:", key_names), "u:" + user_names))
     # Only the names some row uses (a user seen only on a login route is nobody): keys
     # first, then users, each in order of first appearance.
     used = np.zeros(len(names), dtype=bool)
@@ -281,9 +298,7 @@ def _principals(
     return renumber[combined], names[used]
 
 
-def _join_codes(
-    parts: Sequence[tuple[npt.NDArray[np.intp], Array]],
-) -> tuple[npt.NDArray[np.intp], Array]:
+def _join_codes(parts: Sequence[Coded]) -> Coded:
     """Codes of concatenated columns from each part's codes: only the parts' distinct
     values are hashed again, not every row."""
     mapped, uniques = pd.factorize(np.concatenate([u for _, u in parts]))
@@ -403,7 +418,7 @@ def _runs(
 
 def _distinct(
     lc: npt.NDArray[np.int64],
-    factorised: tuple[npt.NDArray[np.intp], Array],
+    factorised: Coded,
     rows: npt.NDArray[np.int64],
     b: int,
     *,
@@ -442,7 +457,7 @@ def _pairs(lc: npt.NDArray[np.int64], values: npt.NDArray[np.intp], b: int, widt
 
 def _members(
     lc: npt.NDArray[np.int64],
-    factorised: tuple[npt.NDArray[np.intp], Array],
+    factorised: Coded,
     rows: npt.NDArray[np.int64],
     b: int,
     cap: int = 64,

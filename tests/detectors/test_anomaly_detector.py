@@ -336,3 +336,27 @@ def test_distinct_counts_hold_for_many_clients_and_objects() -> None:
     assert [(w.key, w.objects, w.routes) for w in again] == [
         (w.key, w.objects, w.routes) for w in windows
     ]
+
+
+def test_equal_strings_held_as_separate_objects_are_one_entity() -> None:
+    """Key columns are coded by object identity first (the normaliser shares most
+    strings); a string parsed afresh on each line must still be one client, key and
+    agent, in the order first seen."""
+    ip, key, agent = "198.51.100.7", "k-42", "curl/8.5"
+    fresh = [
+        make_event(
+            client_ip="".join(ip), api_key="".join(key), user_agent="".join(agent),
+            path=f"/api/v1/products/{i % 3}", route=PRODUCT,
+        )
+        for i in range(12)
+    ] + [make_event(client_ip="192.0.2.1", api_key="", user="ana")]  # fmt: skip
+    assert len({id(e.client_ip) for e in fresh}) == 13  # each line its own objects
+    columns = Columns.of(fresh, lambda route: False)
+    assert columns.codes("ip")[0].tolist() == [0] * 12 + [1]
+    assert columns.codes("ip")[1].tolist() == [ip, "192.0.2.1"]
+    assert columns.codes("principal")[1].tolist() == [f"k:{key}", "u:ana"]
+    (window,), _ = busy_windows(columns, "principal", min_requests=12, min_bytes=math.inf)
+    assert (window.key, window.requests, window.objects) == (f"k:{key}", 12, 3)
+    assert window.agents == [agent] and window.addresses == []
+    (client,), _ = busy_windows(columns, "ip", min_requests=12, min_bytes=math.inf, addresses=True)
+    assert client.key == ip and client.addresses == [ip]
