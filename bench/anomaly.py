@@ -14,6 +14,11 @@ the figures are:
   alone, over the events, each the fastest of three runs (target <= 2 us);
 - bytes per tracked entity (tracemalloc of the detector over its tracked entities).
 
+``--cost-only`` gives the cost at four rates: the simulator's (about 110 events/s);
+ten times the clients, each at its usual pace (``simulate --crowd 10``: a busier API,
+about 1,000 events/s); and the same hour with every client 10x and 50x faster (event
+times compressed: a stress case, as nearly every client then sends like a scraper).
+
 Needs nothing from ../shared (the simulator writes its own labels).
 """
 
@@ -42,6 +47,9 @@ from gatewatch.finding import Finding
 START = "2026-03-02T09:00:00Z"
 MODEL_KINDS = ("scraping", "data_exfiltration", "oversized_payload")
 REPEAT = 3  # runs per cost figure (the fastest counts)
+# A busier API for the cost figures: ten times the clients, each at its own pace (about
+# 1,000 events/s), for 10 minutes (~630k events).
+CROWD, CROWD_SECONDS = 10, 600
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,20 +68,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     work: Path = args.out
-    if not (args.reuse and (work / "canonical.jsonl").is_file()):
-        subprocess.run(
-            [
-                sys.executable, "-m", "gatewatch", "simulate", "--attacks", "all",
-                "--duration", str(args.duration), "--seed", str(args.seed), "--start", START,
-                "--labels", str(work),
-            ],
-            check=True,
-        )  # fmt: skip
-    events = list(canonical_events(work / "canonical.jsonl"))
+    events = _simulated(work, args, duration=args.duration)
     if args.cost_only:
         _cost(events, "the simulator's rate", parts=args.parts)
+        crowd = work.parent / f"{work.name}-crowd{CROWD}"
+        what = f"{CROWD}x the clients (--crowd {CROWD})"
+        _cost(_simulated(crowd, args, duration=CROWD_SECONDS, crowd=CROWD), what, parts=args.parts)
         for factor in (10, 50):
-            what = f"{factor}x denser (event times compressed)"
+            what = f"every client {factor}x faster"
             _cost(_denser(events, factor), what, parts=args.parts)
         return
     labels = _labels(work)
@@ -101,6 +103,22 @@ def main(argv: list[str] | None = None) -> None:
     judged, flagged = counters["windows_judged"], counters["windows_flagged"]
     figure("windows judged", judged, "windows", f"flagged {flagged}")
     _memory(events)
+
+
+def _simulated(
+    work: Path, args: argparse.Namespace, *, duration: int, crowd: int = 1
+) -> list[Event]:
+    """The simulator's labelled run in ``work`` (made unless ``--reuse`` finds it)."""
+    if not (args.reuse and (work / "canonical.jsonl").is_file()):
+        subprocess.run(
+            [
+                sys.executable, "-m", "gatewatch", "simulate", "--attacks", "all",
+                "--duration", str(duration), "--seed", str(args.seed), "--start", START,
+                "--crowd", str(crowd), "--labels", str(work),
+            ],
+            check=True,
+        )  # fmt: skip
+    return list(canonical_events(work / "canonical.jsonl"))
 
 
 def _cost(events: list[Event], what: str, *, parts: bool = False) -> None:

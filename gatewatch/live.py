@@ -60,20 +60,9 @@ class LiveTraffic:
         self._thread.join(timeout_s)
 
     def _config(self) -> SimulationConfig:
-        scale = self.background
         return SimulationConfig(
-            seed=self.seed,
-            start_ts=time.time(),
-            duration_s=self.duration_s,
-            web_users=max(1, int(20_000 * scale)),
-            web_session_rate=1.5 * scale,
-            corporate_users=max(1, int(800 * scale)),
-            corporate_session_rate=1.0 * scale,
-            mobile_users=max(1, int(10_000 * scale)),
-            mobile_session_rate=1.5 * scale,
-            partner_rate=12.0 * scale,
-            crawler_rate=1.5 * scale,
-        )
+            seed=self.seed, start_ts=time.time(), duration_s=self.duration_s
+        ).crowded(self.background)
 
     def _records(self, config: SimulationConfig) -> Iterator[Record]:
         episodes = build_episodes(config, parse_kinds(self.attacks)) if self.attacks else []

@@ -90,6 +90,14 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--users", type=int, default=None, help="number of simulated users")
     parser.add_argument(
+        "--crowd",
+        type=float,
+        default=1.0,
+        metavar="FACTOR",
+        help="FACTOR times as many users, partners and crawlers, each at its usual pace "
+        "(a busier API: 10 gives about 1,000 requests per second; default 1)",
+    )
+    parser.add_argument(
         "--kafka",
         metavar="BOOTSTRAP",
         help="produce into Kafka at BOOTSTRAP (host:port[,host:port]) instead of "
@@ -150,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
     if args.users is not None:
         options["web_users"] = args.users
     config = SimulationConfig(**options)
+    if args.crowd != 1.0:
+        config = config.crowded(args.crowd)
     if args.kafka and not args.topic:
         return _fail("--kafka needs --topic")
     if args.attack_count is not None and (args.attack_count < 1 or not args.attacks):

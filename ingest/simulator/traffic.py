@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from gatewatch.errors import ConfigError
 from ingest.simulator import network
@@ -93,6 +93,28 @@ class SimulationConfig:
             problems.append(("host", "must not be empty"))
         if problems:
             raise ConfigError("simulation", problems)
+
+    def crowded(self, factor: float) -> SimulationConfig:
+        """The same traffic from ``factor`` times as many people, partners and
+        crawlers (a busier API, not faster clients: each actor keeps its own pace).
+
+        >>> config = SimulationConfig().crowded(10)
+        >>> config.web_users, config.web_session_rate, config.partner_rate
+        (200000, 15.0, 120.0)
+        """
+        if factor <= 0:
+            raise ConfigError("simulation", [("crowd", f"must be positive, got {factor}")])
+        return replace(
+            self,
+            web_users=max(1, round(self.web_users * factor)),
+            web_session_rate=self.web_session_rate * factor,
+            corporate_users=max(1, round(self.corporate_users * factor)),
+            corporate_session_rate=self.corporate_session_rate * factor,
+            mobile_users=max(1, round(self.mobile_users * factor)),
+            mobile_session_rate=self.mobile_session_rate * factor,
+            partner_rate=self.partner_rate * factor,
+            crawler_rate=self.crawler_rate * factor,
+        )
 
     @property
     def end_ts(self) -> float | None:

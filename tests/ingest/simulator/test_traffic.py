@@ -69,6 +69,19 @@ def test_default_rate_is_between_50_and_200_per_second(traffic: list[SimRequest]
     assert 50 <= len(traffic) / 120.0 <= 200
 
 
+def test_a_crowd_is_more_clients_at_their_usual_pace() -> None:
+    """``crowded(5)``: about five times the requests, from about five times the
+    addresses, each address about as busy as before (a busier API, not faster clients)."""
+    base = SimulationConfig(seed=5, duration_s=60.0)
+    one = list(generate(base))
+    five = list(generate(base.crowded(5)))
+    assert 4.0 <= len(five) / len(one) <= 6.0
+    per_client = [len(t) / len({r.client_ip for r in t}) for t in (one, five)]
+    assert 0.6 <= per_client[1] / per_client[0] <= 1.4
+    with pytest.raises(ConfigError, match="crowd"):
+        base.crowded(0)
+
+
 def test_request_ids_are_unique_uuid4(traffic: list[SimRequest]) -> None:
     assert len({r.request_id for r in traffic}) == len(traffic)
     assert all(uuid.UUID(r.request_id).version == 4 for r in traffic[:500])
