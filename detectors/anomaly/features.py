@@ -65,7 +65,7 @@ _STATUS = {
 }
 # Status classes, counted at once: 0 below 400, 1 other 4xx, 2 401, 3 403, 4 404, 5 5xx.
 _CLASSES = 6
-_STATUS_CLASS = np.zeros(1000, dtype=np.int64)
+_STATUS_CLASS = np.zeros(1000, dtype=np.int8)
 _STATUS_CLASS[400:500] = 1
 _STATUS_CLASS[[401, 403, 404]] = (2, 3, 4)
 _STATUS_CLASS[500:] = 5
@@ -92,6 +92,7 @@ class Columns:
     is done once per short window and the longer windows join the distinct values."""
 
     status: npt.NDArray[np.int64]
+    status_class: npt.NDArray[np.int8]  # see ``_STATUS_CLASS``
     bytes_in: npt.NDArray[np.int64]
     bytes_out: npt.NDArray[np.int64]
     latency: npt.NDArray[np.float64]
@@ -119,8 +120,10 @@ class Columns:
         object_codes = np.zeros(n, dtype=np.intp)
         codes, object_names = pd.factorize(column("path")[named])
         object_codes[named] = codes + 1
+        status = column("status", np.int64)
         columns = cls(
-            status=column("status", np.int64),
+            status=status,
+            status_class=_STATUS_CLASS[np.clip(status, 0, len(_STATUS_CLASS) - 1)],
             bytes_in=column("request_bytes", np.int64),
             bytes_out=column("response_bytes", np.int64),
             latency=column("latency_ms", np.float64),
@@ -186,7 +189,9 @@ def _first_codes(values: npt.NDArray[np.intp]) -> tuple[npt.NDArray[np.intp], np
 
 @dataclass(slots=True)
 class Window:
-    """One busy entity's window: its counts, and the agents/addresses it used."""
+    """One busy entity's window: its counts, and the agents/addresses it used. What
+    only a flagged window needs (its rows, first and last times, largest request) is
+    read from the columns when asked."""
 
     key: str
     requests: int
@@ -199,19 +204,53 @@ class Window:
     latency_p95: float
     agents: list[str]
     addresses: list[str]
-    first_ts: float
-    last_ts: float
-    largest_in: int = 0  # the biggest single request body
-    largest_out: int = 0  # the biggest single response
     columns: Columns | None = None  # the window's requests, while it is judged
-    rows: npt.NDArray[np.int64] | None = None  # this entity's rows in ``columns``, any order
+    # Per row of ``columns``, the index of the busy entity it belongs to (-1: none), and
+    # this entity's index.
+    entity_of_row: npt.NDArray[np.int64] | None = None
+    index: int = 0
+    _rows: npt.NDArray[np.intp] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def rows(self) -> npt.NDArray[np.intp]:
+        """This entity's rows in ``columns``, in arrival order."""
+        if self._rows is None:
+            if self.entity_of_row is None:
+                self._rows = np.zeros(0, dtype=np.intp)
+            else:
+                self._rows = np.flatnonzero(self.entity_of_row == self.index)
+        return self._rows
+
+    @property
+    def first_ts(self) -> float:
+        return self._read("ts", np.min)
+
+    @property
+    def last_ts(self) -> float:
+        return self._read("ts", np.max)
+
+    @property
+    def largest_in(self) -> int:
+        """The biggest single request body."""
+        return int(self._read("bytes_in", np.max))
+
+    @property
+    def largest_out(self) -> int:
+        """The biggest single response."""
+        return int(self._read("bytes_out", np.max))
+
+    def _read(self, column: str, reduce: Callable[[Array], Any]) -> float:
+        rows = self.rows
+        if self.columns is None or not len(rows):
+            return 0.0
+        return float(reduce(getattr(self.columns, column)[rows]))
 
     @property
     def evidence(self) -> list[str]:
         """The entity's first requests in the window."""
-        if self.columns is None or self.rows is None:
+        if self.columns is None:
             return []
-        ids: list[str] = self.columns.request_id[np.sort(self.rows)[:EVIDENCE]].tolist()
+        ids: list[str] = self.columns.request_id[self.rows[:EVIDENCE]].tolist()
         return ids
 
     def evidence_for(self, feature: str) -> list[str]:
@@ -219,9 +258,8 @@ class Window:
         requests: the ones with the errors, the bodies or responses far larger than
         the window's typical one, or the busiest client's, not the first few)."""
         columns, rows = self.columns, self.rows
-        if columns is None or rows is None:
+        if columns is None:
             return []
-        rows = np.sort(rows)  # in arrival order
         if feature in _STATUS:
             status = columns.status[rows]
             low, high = _STATUS[feature]
@@ -347,8 +385,9 @@ def busy_windows(
     b = len(busy_codes)
     n = np.bincount(lc, minlength=b)
     # Each row's status class, counted per entity in one pass.
-    klass = _STATUS_CLASS[np.clip(columns.status[rows], 0, len(_STATUS_CLASS) - 1)]
-    by_class = np.bincount(lc * _CLASSES + klass, minlength=b * _CLASSES).reshape(b, _CLASSES)
+    by_class = np.bincount(
+        lc * _CLASSES + columns.status_class[rows], minlength=b * _CLASSES
+    ).reshape(b, _CLASSES)
     c4 = by_class[:, 1:5].sum(axis=1).tolist()
     c401, c403, c404, c5 = (by_class[:, k].tolist() for k in (2, 3, 4, 5))
     bytes_in = np.bincount(lc, weights=columns.bytes_in[rows], minlength=b).tolist()
@@ -357,13 +396,7 @@ def busy_windows(
     routes = [1] * b if key == "route" else _distinct(lc, columns.codes("route"), rows, b)
     object_codes, object_names = columns.codes("obj")
     objects = _distinct(lc, (object_codes, object_names), rows, b, keep=_named(object_names))
-    order, starts, (p50, p95) = _runs(lc, n, columns.latency[rows], (0.5, 0.95))
-    by_entity = rows[order]
-    times = columns.ts[by_entity]
-    first_ts = np.minimum.reduceat(times, starts).tolist()
-    last_ts = np.maximum.reduceat(times, starts).tolist()
-    largest_in = np.maximum.reduceat(columns.bytes_in[by_entity], starts).tolist()
-    largest_out = np.maximum.reduceat(columns.bytes_out[by_entity], starts).tolist()
+    p50, p95 = _quantiles(lc, n, columns.latency[rows], (0.5, 0.95))
     # Agents are hashed once per window, for both client scopes, and carried into the
     # longer windows like the other keys.
     agent_sets = _members(lc, columns.codes("agent"), rows, b) if agents else None
@@ -372,12 +405,11 @@ def busy_windows(
         address_sets = _members(lc, columns.codes("ip"), rows, b)
     none: list[str] = []
     names = uniques[busy_codes].tolist()
-    bounds = np.cumsum(n).tolist()
-    starts_list = starts.tolist()
+    requests = n.tolist()
     windows = [
         Window(
             key=names[i],
-            requests=bounds[i] - starts_list[i],
+            requests=requests[i],
             counts=(c4[i], c5[i], c401[i], c403[i], c404[i]),
             routes=routes[i],
             objects=objects[i],
@@ -387,33 +419,28 @@ def busy_windows(
             latency_p95=max(0.0, p95[i]),
             agents=none if agent_sets is None else agent_sets[i],
             addresses=none if address_sets is None else address_sets[i],
-            first_ts=first_ts[i],
-            last_ts=last_ts[i],
-            largest_in=largest_in[i],
-            largest_out=largest_out[i],
             columns=columns,
-            rows=by_entity[starts_list[i] : bounds[i]],
+            entity_of_row=row_code,
+            index=i,
         )
         for i in range(b)
     ]
     return windows, volumes
 
 
-def _runs(
+def _quantiles(
     lc: npt.NDArray[np.int64],
     n: npt.NDArray[np.int64],
     values: npt.NDArray[np.float64],
     quantiles: Sequence[float],
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], list[list[float]]]:
-    """Rows ordered by entity and, within an entity, by ``values`` (one sort on a single
-    float key: the entity code plus the value scaled into [0, 1)); where each entity's
-    run starts; and each run read at each quantile."""
+) -> list[list[float]]:
+    """Each entity's ``values`` (entity code ``lc`` per row, ``n`` rows per entity) read
+    at each quantile: one sort on a single float key, the entity code plus the value
+    scaled into [0, 1)."""
     low = float(values.min())
-    order = np.argsort(lc + (values - low) / (float(values.max()) - low + 1.0))
-    ordered = values[order]
-    starts = np.concatenate(([0], np.cumsum(n)[:-1]))
-    read = [ordered[starts + ((n - 1) * q).astype(np.int64)].tolist() for q in quantiles]
-    return order, starts, read
+    ordered = values[np.argsort(lc + (values - low) / (float(values.max()) - low + 1.0))]
+    starts = np.cumsum(n) - n
+    return [ordered[starts + ((n - 1) * q).astype(np.int64)].tolist() for q in quantiles]
 
 
 def _distinct(
