@@ -27,7 +27,7 @@ PARTS: dict[str, tuple[Any, str, bool]] = {
     "requests to columns (Columns.of)": (Columns, "of", True),
     "1-minute windows joined (Columns.concat)": (Columns, "concat", True),
     "window aggregation, every scope (busy_windows)": (detector_module, "busy_windows", True),
-    "route models (judge)": (AnomalyModel, "_judge_route", False),
+    "route models (judge)": (AnomalyModel, "_judge_routes", False),
     "principals and addresses judged": (AnomalyModel, "_judge_client", False),
     "client volume baselines (Activity.learn)": (Activity, "learn", False),
     "volume rarity (Rarity.add)": (Rarity, "add", False),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,15 +139,19 @@ class SeasonalForecast:
 
     A window skipped (flagged, not learnt) still moves the seasonal clock. Robust as
     ``RobustBaseline``: a learnt error is clipped to 4 scales, the scale has a floor.
-    State: numpy arrays, one operation covering every feature and period (a Python
-    loop over 14 features and 3 periods cost 1.5-2x as much; for a single feature the
-    loop is faster). The profiles of all periods are rows of one matrix, so one tick's
-    bins are one ``take`` (the 3-d fancy indexing it replaced, with the choice made
-    every window, cost 70 us per judge of 14 features against 48 now). Memory per
-    feature: ``2 * len(periods) * max(bins)`` floats for the profiles (288 with the
-    defaults) and ``2 * len(periods) + 3`` more.
 
-    >>> f = SeasonalForecast(1, half_life=60, periods=(4,), bins=4)
+    One ``SeasonalForecast`` holds many series of the same shape (every route's windows
+    of one length), each in a *slot*: its state is one row of every array, so the busy
+    routes of a closing window are forecast, and learnt, by one numpy operation each
+    (``plan``, ``deviations``, ``update``). A single series cost ~47 us per judge of
+    14 features, nearly all of it the fixed cost of some 40 small numpy calls, whatever
+    their size. ``series()`` hands out one slot as a ``ForecastSeries``, the one-series
+    interface of ``RobustBaseline``. The profiles of all periods are rows of one matrix
+    per slot, so one tick's bins are one fancy index. Memory per feature and series:
+    ``2 * len(periods) * max(bins)`` floats for the profiles (288 with the defaults)
+    and ``2 * len(periods) + 5`` more.
+
+    >>> f = SeasonalForecast(1, half_life=60, periods=(4,), bins=4).series()
     >>> for _ in range(100):
     ...     for v in (10.0, 20.0, 10.0, 0.0):
     ...         f.learn([v])
@@ -161,177 +165,332 @@ class SeasonalForecast:
     __slots__ = (
         "_alpha",
         "_bins",
-        "_cached",
-        "_choice",
+        "_chosen_at",
+        "_chosen_ready",
         "_error",
         "_error_alpha",
         "_first_rows",
+        "_follow",
+        "_free",
+        "_longest",
         "_mean",
         "_periods",
+        "_pick",
         "_profile",
         "_share",
         "_spread",
+        "allocated",
         "level",
+        "n_features",
         "scale",
         "seen",
         "ticks",
     )
 
     def __init__(
-        self, n_features: int, *, half_life: float, periods: Sequence[int] = (), bins: int = 48
+        self,
+        n_features: int,
+        *,
+        half_life: float,
+        periods: Sequence[int] = (),
+        bins: int = 48,
+        capacity: int = 1,
     ) -> None:
         if n_features < 1 or half_life <= 0 or bins < 2 or any(p < 2 for p in periods):
             raise ValueError(
                 "SeasonalForecast needs n_features >= 1, half_life > 0, bins >= 2, periods >= 2"
             )
         n, k = n_features, len(periods)
+        binned = [min(p, bins) for p in periods]
+        width = max(binned, default=1)
+        self.n_features = n
         self._alpha = 1.0 - 0.5 ** (1.0 / half_life)
         self._error_alpha = 1.0 - 0.5 ** (1.0 / _ERROR_HALF_LIFE)
-        self._periods = tuple(periods)
-        self._bins = tuple(min(p, bins) for p in self._periods)
-        width = max(self._bins, default=1)
-        self._first_rows = tuple(j * width for j in range(k))  # period j's bin 0
-        self._share: Floats = 1.0 / np.asarray(self._bins or (1,), dtype=float)[:, None]
-        self._profile: Floats = np.zeros((k * width, n))  # per period and bin, per feature
-        self._spread: Floats = np.zeros((k * width, n))  # its mean absolute error
-        self._mean: Floats = np.zeros((k, n))  # each profile's mean over its bins
+        self._periods: Indices = np.asarray(periods, dtype=np.intp)
+        self._bins: Indices = np.asarray(binned, dtype=np.intp)
+        self._longest = max(periods, default=0)
+        self._first_rows: Indices = np.arange(k, dtype=np.intp) * width  # period j's bin 0
+        self._share: Floats = 1.0 / np.asarray(binned or (1,), dtype=float)[:, None]
+        capacity = max(capacity, 1)
+        # Per slot:
+        self._profile: Floats = np.zeros((capacity, k * width, n))  # per period and bin
+        self._spread: Floats = np.zeros((capacity, k * width, n))  # its mean absolute error
+        self._mean: Floats = np.zeros((capacity, k, n))  # each profile's mean over its bins
         # The recent absolute error of the level alone (row 0), then of each season.
-        self._error: Floats = np.zeros((k + 1, n))
-        self.level: Floats = np.zeros(n)
-        self.scale: Floats = np.zeros(n)  # mean absolute error, all windows
-        self.seen = 0  # windows learnt
-        self.ticks = 0  # windows passed, learnt or skipped: the seasonal clock
-        self._choice: _Choice | None = None
-        self._cached: _Plan | None = None
+        self._error: Floats = np.zeros((capacity, k + 1, n))
+        self.level: Floats = np.zeros((capacity, n))
+        self.scale: Floats = np.zeros((capacity, n))  # mean absolute error, all windows
+        self.seen: Indices = np.zeros(capacity, dtype=np.intp)  # windows learnt
+        self.ticks: Indices = np.zeros(capacity, dtype=np.intp)  # windows passed: the clock
+        # The season each feature follows (``_choose``): 1.0 to follow it, and a flat
+        # index into the slot's (period, feature) matrix; when and with how many whole
+        # periods it was chosen (-1: none chosen).
+        self._follow: Floats = np.zeros((capacity, n))
+        self._pick: Indices = np.zeros((capacity, n), dtype=np.intp)
+        self._chosen_at: Indices = np.zeros(capacity, dtype=np.intp)
+        self._chosen_ready: Indices = np.full(capacity, -1, dtype=np.intp)
+        self._free: list[int] = []
+        self.allocated = 0  # slots handed out, free ones included
 
-    def _choose(self, t: int) -> _Choice | None:
-        """Per feature, the season to follow (if any), made again every
-        ``_CHOOSE_EVERY`` ticks and whenever one more period has been seen whole."""
-        ready = sum(t >= p for p in self._periods)
-        choice = self._choice
-        if choice is not None and choice.ready == ready and t - choice.ticks < _CHOOSE_EVERY:
-            return choice
-        if not ready:
-            self._choice = None
-            return None
-        candidates = [k for k, p in enumerate(self._periods) if t >= p]
-        errors = self._error[1:][candidates] / _CHOICE_MARGIN
-        best = errors.argmin(axis=0)
-        n = len(self.level)
-        columns = np.arange(n)
-        follow = (errors[best, columns] < self._error[0]).astype(float)
-        # A flat index into a (period, feature) matrix: the followed entry per feature.
-        pick: Indices = np.asarray(candidates)[best] * n + columns
-        choice = self._choice = _Choice(t, ready, follow, pick)
-        return choice
+    # -- slots -----------------------------------------------------------------------
 
-    def _plan(self) -> _Plan:
-        """This tick's bins and, per feature, its forecast and error scale (made once a
-        window: ``deviations``, ``baseline`` and ``learn`` of the same window share it)."""
-        plan = self._cached
-        t = self.ticks
-        if plan is not None and plan.ticks == t:
-            return plan
-        rows: Indices = np.asarray(
-            [
-                first + (t % p) * b // p
-                for first, p, b in zip(self._first_rows, self._periods, self._bins, strict=True)
-            ],
-            dtype=np.intp,
-        )
-        profile = self._profile.take(rows, axis=0)
-        spread = self._spread.take(rows, axis=0)
-        offsets: Floats = profile - self._mean
-        forecasts, scale = self.level, self.scale
-        choice = self._choose(t)
-        if choice is not None:
-            forecasts = forecasts + offsets.take(choice.pick) * choice.follow
+    def series(self) -> ForecastSeries:
+        """A new series: a fresh slot."""
+        return ForecastSeries(self, self._allocate())
+
+    @property
+    def in_use(self) -> int:
+        """Slots handed out and not freed."""
+        return self.allocated - len(self._free)
+
+    def release(self, live: Iterable[int]) -> int:
+        """Free every handed-out slot not in ``live`` (the series still in use); the
+        number freed."""
+        dead = set(range(self.allocated)) - set(live) - set(self._free)
+        self._free.extend(sorted(dead, reverse=True))
+        return len(dead)
+
+    def adopt(self, other: SeasonalForecast, slot: int) -> ForecastSeries:
+        """A copy of ``other``'s series ``slot`` as a series of this one (a partition
+        taken over from another consumer)."""
+        mine = self._allocate()
+        for name in _PER_SLOT:
+            getattr(self, name)[mine] = getattr(other, name)[slot]
+        return ForecastSeries(self, mine)
+
+    def _allocate(self) -> int:
+        if self._free:
+            slot = self._free.pop()
+        else:
+            slot = self.allocated
+            self.allocated += 1
+            if slot >= len(self.seen):
+                grow = len(self.seen)
+                for name in _PER_SLOT:
+                    array = getattr(self, name)
+                    setattr(self, name, np.concatenate((array, np.zeros_like(array[:grow]))))
+        for name in _PER_SLOT:
+            getattr(self, name)[slot] = 0
+        self._chosen_ready[slot] = -1
+        return slot
+
+    # -- many series at once -----------------------------------------------------------
+
+    def plan(self, slots: Indices) -> _Plan:
+        """This tick's bins and, per feature, the forecast and error scale of each
+        series in ``slots`` (distinct): what ``deviations`` and ``update`` read."""
+        t = self.ticks[slots]
+        periods = self._periods
+        rows = self._first_rows + (t[:, None] % periods) * self._bins // periods
+        at = slots[:, None]
+        profile = self._profile[at, rows]
+        spread = self._spread[at, rows]
+        offsets: Floats = profile - self._mean[slots]
+        forecasts, scale = self.level[slots], self.scale[slots]
+        if len(periods):
+            self._choose(slots, t)
+            follow, pick = self._follow[slots], self._pick[slots]
+            k = len(slots)
+            forecasts = (
+                forecasts + np.take_along_axis(offsets.reshape(k, -1), pick, axis=1) * follow
+            )
             # Not following: a bin spread of 0, so the overall scale.
-            scale = np.maximum(scale, spread.take(choice.pick) * choice.follow)
+            scale = np.maximum(
+                scale, np.take_along_axis(spread.reshape(k, -1), pick, axis=1) * follow
+            )
         scales = np.maximum(scale * MAD_TO_SIGMA, np.abs(forecasts) * 0.01)
         np.maximum(scales, 1e-9, out=scales)
-        plan = self._cached = _Plan(t, rows, profile, spread, offsets, forecasts, scales)
-        return plan
+        return _Plan(slots, t, rows, profile, spread, offsets, forecasts, scales)
+
+    def deviations(self, plan: _Plan, values: Floats) -> Floats:
+        """Signed robust z of each value's forecast error, a row per series of ``plan``
+        (0.0 for a series that has learnt nothing yet)."""
+        z: Floats = (values - plan.forecasts) / plan.scales
+        z[self.seen[plan.slots] == 0] = 0.0
+        return z
+
+    def update(self, plan: _Plan, values: Floats, learn: npt.NDArray[np.bool_]) -> None:
+        """Fold each row of ``values`` where ``learn`` into its series' level, seasonal
+        profiles and errors; the other series of ``plan`` only move their clock on (a
+        window judged and not learnt: flagged)."""
+        self.ticks[plan.slots] += 1
+        if not learn.all():
+            plan, values = plan.take(learn), values[learn]
+        slots = plan.slots
+        if not len(slots):
+            return
+        seen = self.seen[slots] + 1
+        self.seen[slots] = seen
+        first = seen == 1
+        if first.any():  # a series' first window is its level
+            self.level[slots[first]] = values[first]
+            later = ~first
+            plan, values, seen, slots = plan.take(later), values[later], seen[later], slots[later]
+            if not len(slots):
+                return
+        alpha = np.maximum(self._alpha, 1.0 / seen)[:, None]
+        error_alpha = np.maximum(self._error_alpha, 1.0 / seen)[:, None]
+        d = values - plan.forecasts
+        settled = seen > _SETTLE
+        if settled.any():
+            bound = _CLIP * plan.scales
+            clipped = np.minimum(np.maximum(d, -bound), bound)
+            d = np.where(settled[:, None], clipped, d) if not settled.all() else clipped
+        scale = self.scale[slots]
+        # The scale learns only the windows whose value is not 0: on a series idle most
+        # of the time, the exact forecasts of its idle windows would shrink it until
+        # every burst were a record.
+        self.scale[slots] = scale + np.where(values != 0.0, alpha * (np.abs(d) - scale), 0.0)
+        level = self.level[slots]
+        residual = plan.forecasts + d - level  # the value as learnt, less the level
+        error = self._error[slots]
+        error[:, 0] += error_alpha * (np.abs(residual) - error[:, 0])
+        self.level[slots] = level + alpha * d  # the value less the season it followed
+        if not len(self._periods):
+            self._error[slots] = error
+            return
+        miss = np.abs(residual[:, None] - plan.offsets)  # each season's error, per feature
+        error[:, 1:] += error_alpha[:, None] * (miss - error[:, 1:])
+        self._error[slots] = error
+        before = plan.profile
+        target = (residual - alpha * d)[:, None]  # the value as learnt, less the new level
+        after = before + _SEASON_RATE * (target - before)
+        spread = plan.spread + _SEASON_RATE * (miss - plan.spread)
+        t = plan.ticks[:, None]
+        if (t < self._longest).any():
+            # A bin's first window in the first cycle has nothing to average yet.
+            p, b = self._periods, self._bins
+            first_in_bin = (t < p) & ((t == 0) | (((t - 1) % p) * b // p != (t % p) * b // p))
+            if first_in_bin.any():
+                keep = first_in_bin[:, :, None]
+                after = np.where(keep, target, after)
+                spread = np.where(keep, plan.spread, spread)
+        at = slots[:, None]
+        self._profile[at, plan.rows] = after
+        self._spread[at, plan.rows] = spread
+        self._mean[slots] += (after - before) * self._share
+
+    def _choose(self, slots: Indices, t: Indices) -> None:
+        """Per feature of each series, the season to follow (if any), made again every
+        ``_CHOOSE_EVERY`` ticks and whenever one more period has been seen whole."""
+        periods = self._periods
+        ready = (t[:, None] >= periods).sum(axis=1)
+        due = (self._chosen_ready[slots] != ready) | (t - self._chosen_at[slots] >= _CHOOSE_EVERY)
+        if not due.any():
+            return
+        slots, t, ready = slots[due], t[due], ready[due]
+        none = slots[ready == 0]
+        self._chosen_ready[none] = -1
+        self._follow[none] = 0.0
+        some = ready > 0
+        if not some.any():
+            return
+        slots, t, ready = slots[some], t[some], ready[some]
+        # Only the periods seen whole are candidates.
+        errors = self._error[slots, 1:] / _CHOICE_MARGIN
+        errors[t[:, None] < periods] = np.inf
+        best = errors.argmin(axis=1)
+        lowest = np.take_along_axis(errors, best[:, None], axis=1)[:, 0]
+        self._follow[slots] = (lowest < self._error[slots, 0]).astype(float)
+        self._pick[slots] = best * self.n_features + np.arange(self.n_features)
+        self._chosen_at[slots] = t
+        self._chosen_ready[slots] = ready
+
+
+_PER_SLOT = (
+    "_profile",
+    "_spread",
+    "_mean",
+    "_error",
+    "level",
+    "scale",
+    "seen",
+    "ticks",
+    "_follow",
+    "_pick",
+    "_chosen_at",
+    "_chosen_ready",
+)
+
+
+class ForecastSeries:
+    """One series of a ``SeasonalForecast``, with the one-series interface of
+    ``RobustBaseline`` (``seen``, ``deviations``, ``learn``, ``skip``, ``baseline``).
+    Its tick's plan is made once and shared by ``deviations``, ``baseline`` and
+    ``learn``; ``WindowModel.judge_many`` hands it a row of a plan made for many."""
+
+    __slots__ = ("_plan", "_row", "forecast", "slot")
+
+    def __init__(self, forecast: SeasonalForecast, slot: int) -> None:
+        self.forecast = forecast
+        self.slot = slot
+        self._plan: _Plan | None = None
+        self._row = 0
+
+    @property
+    def seen(self) -> int:
+        return int(self.forecast.seen[self.slot])
+
+    @property
+    def scale(self) -> Floats:
+        """Per feature, the mean absolute error of the forecast over all windows."""
+        scale: Floats = self.forecast.scale[self.slot]
+        return scale
+
+    def use(self, plan: _Plan, row: int) -> None:
+        """This tick's plan is row ``row`` of ``plan`` (made for many series at once)."""
+        self._plan, self._row = plan, row
 
     def deviations(self, values: Sequence[float]) -> list[float]:
         """Signed robust z of each value's forecast error (0.0 before anything is learnt)."""
         if not self.seen:
-            return [0.0] * len(self.level)
-        plan = self._plan()
-        z: list[float] = ((np.asarray(values, dtype=float) - plan.forecasts) / plan.scales).tolist()
+            return [0.0] * self.forecast.n_features
+        plan, row = self._current()
+        z: list[float] = (
+            (np.asarray(values, dtype=float) - plan.forecasts[row]) / plan.scales[row]
+        ).tolist()
         return z
 
     def learn(self, values: Sequence[float]) -> None:
         """Fold one window's values into the level, the seasonal profiles and the errors."""
-        plan = self._plan()
-        x: Floats = np.asarray(values, dtype=float)
-        self.seen += 1
-        self.ticks += 1
-        if self.seen == 1:
-            self.level[:] = x
-            return
-        alpha = max(self._alpha, 1.0 / self.seen)
-        error_alpha = max(self._error_alpha, 1.0 / self.seen)
-        d = x - plan.forecasts
-        if self.seen > _SETTLE:
-            bound = _CLIP * plan.scales
-            d = np.minimum(np.maximum(d, -bound), bound)
-        # The scale learns only the windows whose value is not 0: on a series idle most
-        # of the time, the exact forecasts of its idle windows would shrink it until
-        # every burst were a record.
-        self.scale += np.where(x != 0.0, alpha * (np.abs(d) - self.scale), 0.0)
-        residual = plan.forecasts + d - self.level  # the value as learnt, less the level
-        self._error[0] += error_alpha * (np.abs(residual) - self._error[0])
-        self.level += alpha * d  # the value less the season it followed
-        if not self._periods:
-            return
-        miss = np.abs(residual - plan.offsets)  # each season's error, per feature
-        self._error[1:] += error_alpha * (miss - self._error[1:])
-        before, spread, t = plan.profile, plan.spread, plan.ticks
-        target = residual - alpha * d  # the value as learnt, less the new level
-        after = before + _SEASON_RATE * (target - before)
-        spread = spread + _SEASON_RATE * (miss - spread)
-        if t < max(self._periods):
-            # A bin's first window in the first cycle has nothing to average yet.
-            first = [
-                t < p and (t == 0 or ((t - 1) % p) * b // p != (t % p) * b // p)
-                for p, b in zip(self._periods, self._bins, strict=True)
-            ]
-            if any(first):
-                keep = np.asarray(first)[:, None]
-                after = np.where(keep, target, after)
-                spread = np.where(keep, plan.spread, spread)
-        self._profile[plan.rows] = after
-        self._spread[plan.rows] = spread
-        self._mean += (after - before) * self._share
+        plan, row = self._current()
+        one = plan.take(np.asarray([row]))
+        self.forecast.update(one, np.asarray([values], dtype=float), np.ones(1, dtype=bool))
 
     def skip(self) -> None:
         """A window was judged and not learnt (flagged): the seasonal clock moves on."""
-        self.ticks += 1
+        self.forecast.ticks[self.slot] += 1
 
     def baseline(self, i: int) -> float:
         """Feature ``i``'s forecast for the window being judged."""
-        return float(self._plan().forecasts[i])
+        plan, row = self._current()
+        return float(plan.forecasts[row, i])
 
-
-@dataclass(frozen=True, slots=True)
-class _Choice:
-    """Which season each feature of a ``SeasonalForecast`` follows: see ``_choose``."""
-
-    ticks: int  # when it was made
-    ready: int  # how many periods had been seen whole then
-    follow: Floats  # per feature, 1.0 to follow its season, 0.0 for the level alone
-    pick: Indices  # per feature, a flat index into a (period, feature) matrix
+    def _current(self) -> tuple[_Plan, int]:
+        plan = self._plan
+        if plan is None or plan.ticks[self._row] != self.forecast.ticks[self.slot]:
+            plan = self._plan = self.forecast.plan(np.asarray([self.slot], dtype=np.intp))
+            self._row = 0
+        return plan, self._row
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """One tick of a ``SeasonalForecast``: see ``SeasonalForecast._plan``."""
+    """One tick of some series of a ``SeasonalForecast``, a row per series: see
+    ``SeasonalForecast.plan``."""
 
-    ticks: int
-    rows: Indices  # per period, the row of this tick's bin in the profiles
-    profile: Floats  # per period and feature, that bin's profile ...
+    slots: Indices
+    ticks: Indices  # the clock of each series
+    rows: Indices  # per series and period, the row of this tick's bin in the profiles
+    profile: Floats  # per series, period and feature, that bin's profile ...
     spread: Floats  # ... and the mean absolute error there
-    offsets: Floats  # per period and feature, the seasonal offset at this tick
-    forecasts: Floats  # per feature
-    scales: Floats  # per feature, the error scale as a standard deviation, floored
+    offsets: Floats  # per series, period and feature, the seasonal offset at this tick
+    forecasts: Floats  # per series and feature
+    scales: Floats  # per series and feature, the error scale as a sigma, floored
+
+    def take(self, which: npt.NDArray[np.bool_] | Indices) -> _Plan:
+        """The plan of some of its series only."""
+        return _Plan(*(getattr(self, name)[which] for name in _PLAN_FIELDS))
+
+
+_PLAN_FIELDS = tuple(_Plan.__slots__)

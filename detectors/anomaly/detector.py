@@ -47,9 +47,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from detectors.anomaly.activity import VOLUME, Activity, Rarity
-from detectors.anomaly.baseline import RobustBaseline
+from detectors.anomaly.baseline import RobustBaseline, SeasonalForecast
 from detectors.anomaly.features import FEATURES, INDEX, LOGGED, Columns, Window, busy_windows, shown
-from detectors.anomaly.model import Driver, ModelParams, Verdict, WindowModel
+from detectors.anomaly.model import Driver, ModelParams, Verdict, WindowModel, forecast_for
 from detectors.auth_routes import AuthRouteCache
 from detectors.base import Detector, DetectorParams
 from detectors.episodes import Episodes
@@ -71,7 +71,7 @@ _BYTES = {"bytes_in": "largest_in", "bytes_out": "largest_out"}
 _ONE = math.log1p(1)
 SCOPES: tuple[Scope, ...] = ("route", "principal", "ip")
 _KNOWN_CAP = 32  # agents / addresses remembered per entity
-_STATE_VERSION = 5
+_STATE_VERSION = 6
 Positive = Annotated[float, Field(gt=0)]
 
 
@@ -179,13 +179,23 @@ class _Entity:
 
     __slots__ = ("addresses", "agents", "baselines", "models", "streak")
 
-    def __init__(self, params: AnomalyModelParams, scope: Scope) -> None:
+    def __init__(
+        self,
+        params: AnomalyModelParams,
+        scope: Scope,
+        forecasts: list[SeasonalForecast] | None = None,
+    ) -> None:
+        """``forecasts``: per window length, the forecasts every route's model shares
+        (judged together: ``WindowModel.judge_many``)."""
         model = params.model
         sizes = len(params.windows)
         self.models: list[WindowModel] | None = None
         self.baselines: list[RobustBaseline] | None = None
         if scope == "route":
-            self.models = [WindowModel(FEATURES, model) for _ in range(sizes)]
+            self.models = [
+                WindowModel(FEATURES, model, forecasts=forecasts[i] if forecasts else None)
+                for i in range(sizes)
+            ]
         else:
             self.baselines = [
                 RobustBaseline(len(FEATURES), half_life=model.half_life) for _ in range(sizes)
@@ -247,9 +257,14 @@ class AnomalyModel(Detector[AnomalyModelParams]):
             for scope in clients
             for w in params.windows
         }
+        self.route_forecasts: list[SeasonalForecast] | None = None
+        if params.model.algorithm == "forecast":
+            self.route_forecasts = [
+                forecast_for(params.model, len(FEATURES)) for _ in params.windows
+            ]
         self.entities: dict[Scope, EntityTable[str, _Entity]] = {
             scope: EntityTable(
-                functools.partial(_Entity, params, scope),
+                functools.partial(_Entity, params, scope, self.route_forecasts),
                 ttl_s=params.ttl_s,
                 max_entities=params.max_routes if scope == "route" else params.max_entities,
             )
@@ -370,8 +385,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
                 addresses=scope == "principal",
             )
             if scope == "route":
-                for window in windows:
-                    self._judge_route(window, index, size, end)
+                self._judge_routes(windows, index, size, end)
                 continue
             activity = self.activity[(scope, size)]
             # Flagged and suspect windows teach nothing.
@@ -391,18 +405,40 @@ class AnomalyModel(Detector[AnomalyModelParams]):
             if not activity.windows % 360:
                 activity.expire(int(self.params.ttl_s / size))
 
-    def _judge_route(self, window: Window, index: int, size: float, end: float) -> None:
-        """A route against its own model: routes differ too much to be peers."""
-        entity = self.entities["route"].get(window.key, end)
-        assert entity.models is not None
-        model = entity.models[index]
-        x = window.vector(None, None)
-        verdict = model.judge(x)
-        self.windows_judged += 1
-        drivers = self._drivers(verdict.drivers, window)
-        if verdict.anomalous and drivers:
-            self.windows_flagged += 1
-            self._report("route", window, size, end, verdict, drivers, own=True)
+    def _judge_routes(self, windows: list[Window], index: int, size: float, end: float) -> None:
+        """Routes against their own models (routes differ too much to be peers), all
+        of the window's at once."""
+        table = self.entities["route"]
+        models = []
+        for window in windows:
+            entity = table.get(window.key, end)
+            assert entity.models is not None
+            models.append(entity.models[index])
+        xs = [window.vector(None, None) for window in windows]
+        verdicts = WindowModel.judge_many(models, xs)
+        self.windows_judged += len(windows)
+        for window, verdict in zip(windows, verdicts, strict=True):
+            drivers = self._drivers(verdict.drivers, window) if verdict.anomalous else ()
+            if drivers:
+                self.windows_flagged += 1
+                self._report("route", window, size, end, verdict, drivers, own=True)
+        self._reclaim_forecasts(index)
+
+    def _reclaim_forecasts(self, index: int) -> None:
+        """Free the slots of routes forgotten (expired or evicted) in the forecasts of
+        window length ``index``, once they hold as many again as the routes known."""
+        if self.route_forecasts is None:
+            return
+        forecasts = self.route_forecasts[index]
+        table = self.entities["route"]
+        if forecasts.in_use <= 2 * len(table) + 64:
+            return
+        live = []
+        for _, entity in table.items():
+            series = entity.models[index].series if entity.models else None
+            if series is not None and series.forecast is forecasts:
+                live.append(series.slot)
+        forecasts.release(live)
 
     def _judge_client(  # noqa: PLR0917 - one call site, each argument named by its role
         self,
@@ -648,6 +684,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
             "rarity": self.rarity,
             "cleared": self._cleared,
             "entities": self.entities,
+            "route_forecasts": self.route_forecasts,  # the routes' models' shared state
             "positions": dict(self.positions),
         }
 
@@ -675,6 +712,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
             self.rarity = state["rarity"]
             self._cleared = state["cleared"]
             self.entities = state["entities"]
+            self.route_forecasts = state["route_forecasts"]
             for table in self.entities.values():
                 table.ttl_s = self.params.ttl_s
         else:
@@ -682,6 +720,11 @@ class AnomalyModel(Detector[AnomalyModelParams]):
                 mine = self.entities[scope]
                 for key, entity in table.items():
                     if mine.peek(key) is None:
+                        if entity.models is not None and self.route_forecasts is not None:
+                            for model, forecasts in zip(
+                                entity.models, self.route_forecasts, strict=True
+                            ):
+                                model.move_to(forecasts)
                         mine.put(key, max(self._start, 0.0), entity)
             for where, activity in state["activity"].items():
                 self.activity[where].adopt(activity)

@@ -104,12 +104,13 @@ from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Literal, Protocol, cast
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from river import stats
 
-from detectors.anomaly.baseline import RobustBaseline, SeasonalForecast
+from detectors.anomaly.baseline import ForecastSeries, RobustBaseline, SeasonalForecast
 
 _HALF_SCORE = 3.0  # rarity (decades: one in 1000 windows) at which the score is 0.5
 _MIN_SPREAD = 0.1  # of the surprise (-log10 p): a flat series still needs a real jump
@@ -421,22 +422,30 @@ class WindowModel:
         "windows",
     )
 
-    def __init__(self, features: Sequence[str], params: ModelParams) -> None:
+    def __init__(
+        self,
+        features: Sequence[str],
+        params: ModelParams,
+        *,
+        forecasts: SeasonalForecast | None = None,
+    ) -> None:
+        """``forecasts``: for ``forecast``, the ``SeasonalForecast`` to take this
+        model's series from (``forecast_for(params, n)``), so that models sharing one
+        are judged together by ``judge_many``; else one of its own."""
         if not features:
             raise ValueError("a WindowModel needs at least one feature")
         self.features = tuple(features)
         self.params = params
         n = len(self.features)
-        self._baseline: _Reference = (
-            SeasonalForecast(
-                n,
-                half_life=params.half_life,
-                periods=params.season_windows,
-                bins=params.season_bins,
-            )
-            if params.algorithm == "forecast"
-            else RobustBaseline(n, half_life=params.half_life)
-        )
+        self._baseline: _Reference
+        if params.algorithm == "forecast":
+            if forecasts is None:
+                forecasts = forecast_for(params, n)
+            elif forecasts.n_features != n:
+                raise ValueError(f"forecasts of {forecasts.n_features} features, not {n}")
+            self._baseline = forecasts.series()
+        else:
+            self._baseline = RobustBaseline(n, half_life=params.half_life)
         # The sustained z: an EWMA of each feature's z. For independent unit z its
         # variance is alpha / (2 - alpha); dividing by its root makes it a z again.
         self._sustained = [0.0] * n if params.short_half_life else []
@@ -462,11 +471,72 @@ class WindowModel:
     def judge(self, x: Sequence[float]) -> Verdict:
         """Score ``x`` (one value per feature, in ``features`` order), then learn it
         unless it was flagged."""
+        self._check(x)
+        baseline = self._baseline
+        verdict, learn = self._verdict(x, baseline.deviations(x))
+        if learn:
+            baseline.learn(x)
+            self._scorer.learn(x)
+        else:
+            baseline.skip()
+        return verdict
+
+    @staticmethod
+    def judge_many(models: Sequence[WindowModel], xs: Sequence[Sequence[float]]) -> list[Verdict]:
+        """``judge`` each model's window (one each, in order): the same verdicts, but
+        the forecasts of models sharing a ``SeasonalForecast`` are made and learnt
+        together, one numpy operation for all of them instead of one each."""
+        if len(models) != len(xs):
+            raise ValueError(f"{len(models)} models for {len(xs)} windows")
+        verdicts: list[Verdict | None] = [None] * len(models)
+        shared: dict[int, list[int]] = {}
+        for i, model in enumerate(models):
+            series = model._baseline
+            if isinstance(series, ForecastSeries):
+                shared.setdefault(id(series.forecast), []).append(i)
+            else:
+                verdicts[i] = model.judge(xs[i])
+        for group in shared.values():
+            series_of = [cast("ForecastSeries", models[i]._baseline) for i in group]
+            forecast = series_of[0].forecast
+            slots = np.fromiter((s.slot for s in series_of), dtype=np.intp, count=len(group))
+            if len(set(slots.tolist())) != len(group):
+                raise ValueError("one model judged twice in one call")
+            for i in group:
+                models[i]._check(xs[i])
+            values = np.asarray([xs[i] for i in group], dtype=float)
+            plan = forecast.plan(slots)
+            z = forecast.deviations(plan, values).tolist()
+            learn = np.zeros(len(group), dtype=bool)
+            for row, (i, series) in enumerate(zip(group, series_of, strict=True)):
+                series.use(plan, row)
+                verdicts[i], learn[row] = models[i]._verdict(xs[i], z[row])
+            forecast.update(plan, values, learn)
+            for row in np.flatnonzero(learn).tolist():
+                models[group[row]]._scorer.learn(xs[group[row]])
+        return cast("list[Verdict]", verdicts)
+
+    @property
+    def series(self) -> ForecastSeries | None:
+        """Its series of a shared ``SeasonalForecast`` (``forecast`` only)."""
+        baseline = self._baseline
+        return baseline if isinstance(baseline, ForecastSeries) else None
+
+    def move_to(self, forecasts: SeasonalForecast) -> None:
+        """Carry its forecast state over into ``forecasts`` (a route taken over from
+        another consumer's checkpoint joins this one's routes)."""
+        series = self.series
+        if series is not None and series.forecast is not forecasts:
+            self._baseline = forecasts.adopt(series.forecast, series.slot)
+
+    def _check(self, x: Sequence[float]) -> None:
         if len(x) != len(self.features):
             raise ValueError(f"expected {len(self.features)} features, got {len(x)}")
+
+    def _verdict(self, x: Sequence[float], z: list[float]) -> tuple[Verdict, bool]:
+        """The verdict on ``x`` from its robust z, and whether it is to be learnt."""
         p = self.params
         baseline = self._baseline
-        z = baseline.deviations(x)
         tests = z + self._sustain(z) if self._sustained else z
         warm = baseline.seen >= p.warmup_windows and self._scorer.ready
         score = to_score(self._rarity.rarity(self._scorer.surprise(x, tests), remember=warm))
@@ -479,12 +549,8 @@ class WindowModel:
             self._threshold.update(score)
         self.windows += 1
         self._streak = self._streak + 1 if anomalous else 0
-        if not anomalous or self._streak >= p.relearn_after:
-            baseline.learn(x)
-            self._scorer.learn(x)
-        else:
-            baseline.skip()
-        return Verdict(score, anomalous, warm, drivers)
+        learn = not anomalous or self._streak >= p.relearn_after
+        return Verdict(score, anomalous, warm, drivers), learn
 
     def _sustain(self, z: Sequence[float]) -> list[float]:
         """Fold this window's z into the sustained z; return them as unit z."""
@@ -502,3 +568,13 @@ class WindowModel:
         ]
         found.sort(key=lambda d: -abs(d.deviation))
         return tuple(found)
+
+
+def forecast_for(params: ModelParams, n_features: int) -> SeasonalForecast:
+    """A ``SeasonalForecast`` for the series of models of ``params`` (``forecast``)."""
+    return SeasonalForecast(
+        n_features,
+        half_life=params.half_life,
+        periods=params.season_windows,
+        bins=params.season_bins,
+    )

@@ -204,6 +204,80 @@ def test_a_mostly_idle_series_measures_a_burst_against_the_other_bursts() -> Non
     flood = model.judge([5000.0, 0.02])
     assert flood.anomalous
     assert [d.feature for d in flood.drivers] == ["requests"]
-    forecast = model._baseline
-    assert isinstance(forecast, SeasonalForecast)
-    assert forecast.scale[0] > 100  # the bursts' errors, not the idle windows'
+    series = model.series
+    assert series is not None
+    assert series.scale[0] > 100  # the bursts' errors, not the idle windows'
+
+
+# --- many series in one SeasonalForecast ------------------------------------------------
+
+SEASONAL = ModelParams(season_windows=(6, 12, 40), warmup_windows=10)
+
+
+def rounds(n: int, series: int, seed: int = 3) -> list[list[tuple[int, list[float]]]]:
+    """Per round, the series with a window (about 70% of them), each with its own
+    level and a cycle, spikes now and then, and error ratios that drop to 0."""
+    rng = random.Random(seed)
+    out = []
+    for t in range(n):
+        now = []
+        for i in range(series):
+            if rng.random() < 0.7:
+                x = [max(0.0, rng.gauss(3 + 0.3 * i + (0.5 if (t // 3) % 4 == 0 else 0), 0.2))]
+                x.append(0.0 if rng.random() < 0.05 else abs(rng.gauss(0.02, 0.005)))
+                if rng.random() < 0.01:
+                    x[0] += 4
+                now.append((i, x))
+        out.append(now)
+    return out
+
+
+def test_models_sharing_a_forecast_judged_together_as_each_alone() -> None:
+    """``judge_many`` over models sharing one ``SeasonalForecast`` gives exactly the
+    verdicts of models each with its own, judged one by one (spikes flagged included)."""
+    shared = SeasonalForecast(2, half_life=SEASONAL.half_life, periods=(6, 12, 40), bins=48)
+    together = [WindowModel(FEATURES, SEASONAL, forecasts=shared) for _ in range(5)]
+    alone = [WindowModel(FEATURES, SEASONAL) for _ in range(5)]
+    flagged = 0
+    for now in rounds(1500, 5):
+        verdicts = WindowModel.judge_many([together[i] for i, _ in now], [x for _, x in now])
+        assert verdicts == [alone[i].judge(x) for i, x in now]
+        flagged += sum(v.anomalous for v in verdicts)
+    assert flagged >= 5
+    assert shared.in_use == 5
+
+
+def test_a_freed_slot_starts_a_new_series_afresh() -> None:
+    shared = SeasonalForecast(2, half_life=60, periods=(6,), bins=6)
+    models = [WindowModel(FEATURES, SEASONAL, forecasts=shared) for _ in range(3)]
+    for x in steady(50):
+        WindowModel.judge_many(models, [x, x, x])
+    slots = [m.series.slot for m in models if m.series is not None]
+    assert shared.release([slots[0], slots[2]]) == 1
+    assert shared.in_use == 2
+    reused = WindowModel(FEATURES, SEASONAL, forecasts=shared)
+    assert reused.series is not None and reused.series.slot == slots[1]
+    fresh = WindowModel(FEATURES, SEASONAL)
+    windows = [*steady(40, seed=2), [9.0, 0.02]]
+    assert [reused.judge(x) for x in windows] == run(fresh, windows)
+    assert shared.allocated == 3  # no new slot for it
+
+
+def test_a_series_carried_into_another_forecast_judges_as_before() -> None:
+    """A route taken over from another consumer's checkpoint keeps what it learnt."""
+    theirs = SeasonalForecast(2, half_life=60, periods=(6, 12), bins=48)
+    original = WindowModel(FEATURES, SEASONAL, forecasts=theirs)
+    run(original, daily(100, period=12))
+    copy = pickle.loads(pickle.dumps(original))
+    ours = SeasonalForecast(2, half_life=60, periods=(6, 12), bins=48)
+    ours.series()  # a route of our own
+    copy.move_to(ours)
+    assert copy.series is not None and copy.series.forecast is ours and copy.series.slot == 1
+    later = [*daily(30, period=12, seed=4), [9.0, 0.3]]
+    assert run(copy, later) == run(original, later)
+
+
+def test_one_model_twice_in_one_call_is_refused() -> None:
+    model = WindowModel(FEATURES, SEASONAL)
+    with pytest.raises(ValueError, match="twice"):
+        WindowModel.judge_many([model, model], [[1.0, 0.0], [2.0, 0.0]])
