@@ -497,6 +497,9 @@ class WindowModel:
             else:
                 verdicts[i] = model.judge(xs[i])
         for group in shared.values():
+            if len(group) == 1:  # alone, the plain path is cheaper
+                verdicts[group[0]] = models[group[0]].judge(xs[group[0]])
+                continue
             series_of = [cast("ForecastSeries", models[i]._baseline) for i in group]
             forecast = series_of[0].forecast
             slots = np.fromiter((s.slot for s in series_of), dtype=np.intp, count=len(group))
