@@ -100,6 +100,7 @@ _CHOICE_MARGIN = 0.6  # a season is used once its recent error is below 60% of t
 _SEASON_RATE = 0.05  # each bin of a profile learns at this rate (visited once a cycle)
 _ERROR_HALF_LIFE = 200.0  # windows: the recent error that picks the season
 _CHOOSE_EVERY = 16  # windows between two choices of season (the errors move slowly)
+_NEVER = np.iinfo(np.intp).max
 
 Floats = npt.NDArray[np.float64]
 Indices = npt.NDArray[np.intp]
@@ -165,8 +166,7 @@ class SeasonalForecast:
     __slots__ = (
         "_alpha",
         "_bins",
-        "_chosen_at",
-        "_chosen_ready",
+        "_due",
         "_error",
         "_error_alpha",
         "_first_rows",
@@ -223,12 +223,10 @@ class SeasonalForecast:
         self.seen: Indices = np.zeros(capacity, dtype=np.intp)  # windows learnt
         self.ticks: Indices = np.zeros(capacity, dtype=np.intp)  # windows passed: the clock
         # The season each feature follows (``_choose``): 1.0 to follow it, and a flat
-        # index into the slot's (period, feature) matrix; when and with how many whole
-        # periods it was chosen (-1: none chosen).
+        # index into the slot's (period, feature) matrix; the tick it is chosen again.
         self._follow: Floats = np.zeros((capacity, n))
         self._pick: Indices = np.zeros((capacity, n), dtype=np.intp)
-        self._chosen_at: Indices = np.zeros(capacity, dtype=np.intp)
-        self._chosen_ready: Indices = np.full(capacity, -1, dtype=np.intp)
+        self._due: Indices = np.zeros(capacity, dtype=np.intp)
         self._free: list[int] = []
         self.allocated = 0  # slots handed out, free ones included
 
@@ -271,7 +269,6 @@ class SeasonalForecast:
                     setattr(self, name, np.concatenate((array, np.zeros_like(array[:grow]))))
         for name in _PER_SLOT:
             getattr(self, name)[slot] = 0
-        self._chosen_ready[slot] = -1
         return slot
 
     # -- many series at once -----------------------------------------------------------
@@ -289,15 +286,13 @@ class SeasonalForecast:
         forecasts, scale = self.level[slots], self.scale[slots]
         if len(periods):
             self._choose(slots, t)
-            follow, pick = self._follow[slots], self._pick[slots]
+            follow = self._follow[slots]
             k = len(slots)
-            forecasts = (
-                forecasts + np.take_along_axis(offsets.reshape(k, -1), pick, axis=1) * follow
-            )
+            # Per series, the offset and spread of the season each feature follows.
+            at, pick = np.arange(k)[:, None], self._pick[slots]
+            forecasts = forecasts + offsets.reshape(k, -1)[at, pick] * follow
             # Not following: a bin spread of 0, so the overall scale.
-            scale = np.maximum(
-                scale, np.take_along_axis(spread.reshape(k, -1), pick, axis=1) * follow
-            )
+            scale = np.maximum(scale, spread.reshape(k, -1)[at, pick] * follow)
         scales = np.maximum(scale * MAD_TO_SIGMA, np.abs(forecasts) * 0.01)
         np.maximum(scales, 1e-9, out=scales)
         return _Plan(slots, t, rows, profile, spread, offsets, forecasts, scales)
@@ -373,28 +368,29 @@ class SeasonalForecast:
     def _choose(self, slots: Indices, t: Indices) -> None:
         """Per feature of each series, the season to follow (if any), made again every
         ``_CHOOSE_EVERY`` ticks and whenever one more period has been seen whole."""
-        periods = self._periods
-        ready = (t[:, None] >= periods).sum(axis=1)
-        due = (self._chosen_ready[slots] != ready) | (t - self._chosen_at[slots] >= _CHOOSE_EVERY)
+        due = t >= self._due[slots]
         if not due.any():
             return
-        slots, t, ready = slots[due], t[due], ready[due]
-        none = slots[ready == 0]
-        self._chosen_ready[none] = -1
-        self._follow[none] = 0.0
-        some = ready > 0
-        if not some.any():
+        slots, t = slots[due], t[due]
+        periods = self._periods
+        unseen = t[:, None] < periods  # periods not yet seen whole: not candidates
+        # Due again after _CHOOSE_EVERY ticks, or when one more period is seen whole.
+        upcoming = np.where(unseen, periods, _NEVER).min(axis=1)
+        self._due[slots] = np.minimum(t + _CHOOSE_EVERY, upcoming)
+        none = unseen.all(axis=1)
+        self._follow[slots[none]] = 0.0
+        if none.all():
             return
-        slots, t, ready = slots[some], t[some], ready[some]
-        # Only the periods seen whole are candidates.
+        some = ~none
+        slots, unseen = slots[some], unseen[some]
         errors = self._error[slots, 1:] / _CHOICE_MARGIN
-        errors[t[:, None] < periods] = np.inf
+        errors[unseen] = np.inf
         best = errors.argmin(axis=1)
-        lowest = np.take_along_axis(errors, best[:, None], axis=1)[:, 0]
+        n = self.n_features
+        columns = np.arange(n)
+        lowest = errors[np.arange(len(slots))[:, None], best, columns]
         self._follow[slots] = (lowest < self._error[slots, 0]).astype(float)
-        self._pick[slots] = best * self.n_features + np.arange(self.n_features)
-        self._chosen_at[slots] = t
-        self._chosen_ready[slots] = ready
+        self._pick[slots] = best * n + columns
 
 
 _PER_SLOT = (
@@ -408,8 +404,7 @@ _PER_SLOT = (
     "ticks",
     "_follow",
     "_pick",
-    "_chosen_at",
-    "_chosen_ready",
+    "_due",
 )
 
 
@@ -454,8 +449,9 @@ class ForecastSeries:
     def learn(self, values: Sequence[float]) -> None:
         """Fold one window's values into the level, the seasonal profiles and the errors."""
         plan, row = self._current()
-        one = plan.take(np.asarray([row]))
-        self.forecast.update(one, np.asarray([values], dtype=float), np.ones(1, dtype=bool))
+        if len(plan.slots) > 1:
+            plan = plan.take(np.asarray([row]))
+        self.forecast.update(plan, np.asarray([values], dtype=float), _ONE)
 
     def skip(self) -> None:
         """A window was judged and not learnt (flagged): the seasonal clock moves on."""
@@ -494,3 +490,4 @@ class _Plan:
 
 
 _PLAN_FIELDS = tuple(_Plan.__slots__)
+_ONE = np.ones(1, dtype=bool)
