@@ -309,28 +309,32 @@ class SeasonalForecast:
         profiles and errors; the other series of ``plan`` only move their clock on (a
         window judged and not learnt: flagged)."""
         self.ticks[plan.slots] += 1
-        if not learn.all():
+        if not all(learn.tolist()):
             plan, values = plan.take(learn), values[learn]
         slots = plan.slots
         if not len(slots):
             return
         seen = self.seen[slots] + 1
         self.seen[slots] = seen
-        first = seen == 1
-        if first.any():  # a series' first window is its level
+        # Few series at a time: their counts are checked as Python ints, one numpy
+        # call fewer per check.
+        counts = seen.tolist()
+        if 1 in counts:  # a series' first window is its level
+            first = seen == 1
             self.level[slots[first]] = values[first]
             later = ~first
             plan, values, seen, slots = plan.take(later), values[later], seen[later], slots[later]
-            if not len(slots):
+            counts = seen.tolist()
+            if not counts:
                 return
         alpha = np.maximum(self._alpha, 1.0 / seen)[:, None]
         error_alpha = np.maximum(self._error_alpha, 1.0 / seen)[:, None]
         d = values - plan.forecasts
-        settled = seen > _SETTLE
-        if settled.any():
+        if max(counts) > _SETTLE:
             bound = _CLIP * plan.scales
             clipped = np.minimum(np.maximum(d, -bound), bound)
-            d = np.where(settled[:, None], clipped, d) if not settled.all() else clipped
+            settled = min(counts) > _SETTLE
+            d = clipped if settled else np.where((seen > _SETTLE)[:, None], clipped, d)
         scale = self.scale[slots]
         # The scale learns only the windows whose value is not 0: on a series idle most
         # of the time, the exact forecasts of its idle windows would shrink it until
@@ -347,12 +351,16 @@ class SeasonalForecast:
         miss = np.abs(residual[:, None] - plan.offsets)  # each season's error, per feature
         error[:, 1:] += error_alpha[:, None] * (miss - error[:, 1:])
         self._error[slots] = error
-        before = plan.profile
-        target = (residual - alpha * d)[:, None]  # the value as learnt, less the new level
+        # The value as learnt, less the new level, into this tick's bin of each season.
+        self._learn_bins(plan, (residual - alpha * d)[:, None], miss)
+
+    def _learn_bins(self, plan: _Plan, target: Floats, miss: Floats) -> None:
+        """Move this tick's bin of every season (and its error) toward ``target``."""
+        slots, before = plan.slots, plan.profile
         after = before + _SEASON_RATE * (target - before)
         spread = plan.spread + _SEASON_RATE * (miss - plan.spread)
         t = plan.ticks[:, None]
-        if (t < self._longest).any():
+        if min(plan.ticks.tolist()) < self._longest:
             # A bin's first window in the first cycle has nothing to average yet.
             p, b = self._periods, self._bins
             first_in_bin = (t < p) & ((t == 0) | (((t - 1) % p) * b // p != (t % p) * b // p))
@@ -414,11 +422,12 @@ class ForecastSeries:
     Its tick's plan is made once and shared by ``deviations``, ``baseline`` and
     ``learn``; ``WindowModel.judge_many`` hands it a row of a plan made for many."""
 
-    __slots__ = ("_plan", "_row", "forecast", "slot")
+    __slots__ = ("_plan", "_row", "_slots", "forecast", "slot")
 
     def __init__(self, forecast: SeasonalForecast, slot: int) -> None:
         self.forecast = forecast
         self.slot = slot
+        self._slots: Indices = np.asarray([slot], dtype=np.intp)
         self._plan: _Plan | None = None
         self._row = 0
 
@@ -465,7 +474,7 @@ class ForecastSeries:
     def _current(self) -> tuple[_Plan, int]:
         plan = self._plan
         if plan is None or plan.ticks[self._row] != self.forecast.ticks[self.slot]:
-            plan = self._plan = self.forecast.plan(np.asarray([self.slot], dtype=np.intp))
+            plan = self._plan = self.forecast.plan(self._slots)
             self._row = 0
         return plan, self._row
 
