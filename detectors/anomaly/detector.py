@@ -9,7 +9,9 @@ out, latency quantiles, new agents and addresses. Only busy windows (``min_reque
 or ``min_bytes``) are judged, so the model cost is per busy window, not per request.
 
 - A **route** is judged by its own ``WindowModel`` (one per route and window length):
-  routes differ too much to be each other's peers.
+  routes differ too much to be each other's peers. The routes' forecasts of one window
+  length live in one ``SeasonalForecast`` (a slot per route), so a window's busy routes
+  are forecast and learnt together (``WindowModel.judge_many``).
 - A **principal or address** is judged against its own history and its peers. Its
   own history: a volume baseline over *every* window it appears in, quiet ones
   included (``activity.Activity``: a scraper that browsed like a visitor is far above

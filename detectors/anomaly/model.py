@@ -27,12 +27,13 @@ say; counts passed as ``log1p``), one vector at a time, in order:
      (a missing peak, a flat afternoon) is not. On NAB (standard, swept) 52.3 against
      46.1 for ``robust_z``, most of it on periodic series (51.5 before its error scale
      ignored the idle windows of a mostly-zero series: ``baseline.py``); it costs about
-     2-3x per judge (~50 us for 14 features). Tried on top of it and dropped (NAB
-     standard, swept): an AR(1) of the residual fitted online (forecast plus ``phi``
-     times the last residual, least squares by exponentially weighted moments): 51.5
-     to 46.0, it
-     tracks a drift so well that a slow anomaly never stands out; the level's z beside
-     the forecast's (Bonferroni over both): +0.1 for twice the cost; re-basing the
+     2-5x per judge (~50-100 us for 14 features, judged alone; models sharing one
+     ``SeasonalForecast``, judged together by ``judge_many``, ~10-20 us each). Tried
+     on top of it and dropped (NAB standard, swept): an AR(1) of the residual fitted
+     online (forecast plus ``phi`` times the last residual, least squares by
+     exponentially weighted moments): 51.5 to 46.0, it tracks a drift so well that a
+     slow anomaly never stands out; the level's z beside the forecast's (Bonferroni
+     over both): +0.1 for twice the cost; re-basing the
      level when a change is relearnt (a step as one event): -0.1 (48.0 to 47.9, before
      the warm-up fix below).
    - ``hst``: River's HalfSpaceTrees behind a MinMaxScaler (HST assumes features in
