@@ -244,13 +244,26 @@ def test_taking_over_a_partition_keeps_known_entities_and_adds_the_rest(
 ) -> None:
     donor = AnomalyModel(AnomalyModelParams())
     run(donor, traffic[:8000], finish=False)
-    state = donor.snapshot() or {}
+    state = pickle.loads(pickle.dumps(donor.snapshot()))  # as a checkpoint brings it
     taker = AnomalyModel(AnomalyModelParams())
-    run(taker, [e._replace(source="kafka:access/1") for e in traffic[8000:9000]], finish=False)
+    own = [e._replace(source="kafka:access/1") for e in traffic[8000:9000] if e.route != CART]
+    run(taker, own, finish=False)
     known = taker.entities["route"].peek(PRODUCT)
     assert known is not None and donor.entities["ip"]
+    assert taker.entities["route"].peek(CART) is None
     assert taker.restore(state, sources={SOURCE})
     assert taker.entities["route"].peek(PRODUCT) is known  # its own kept
+    # A route only the donor knew comes with what its model learnt, into the taker's
+    # shared forecasts (judged with its own routes from now on).
+    theirs, adopted = donor.entities["route"].peek(CART), taker.entities["route"].peek(CART)
+    assert theirs is not None and theirs.models and adopted is not None and adopted.models
+    assert taker.route_forecasts is not None
+    for model, forecasts, before in zip(
+        adopted.models, taker.route_forecasts, theirs.models, strict=True
+    ):
+        assert model.series is not None and model.series.forecast is forecasts
+        assert before.series is not None and model.series.seen == before.series.seen > 0
+        assert model.windows == before.windows
     assert set(taker.entities["ip"].keys()) >= set(donor.entities["ip"].keys())
     assert taker.positions[SOURCE] == 7999
     # The partition's records up to the donor's position are not learnt twice.
