@@ -169,6 +169,7 @@ class SeasonalForecast:
         "_due",
         "_error",
         "_error_alpha",
+        "_first_in_bin",
         "_first_rows",
         "_follow",
         "_free",
@@ -211,6 +212,11 @@ class SeasonalForecast:
         self._longest = max(periods, default=0)
         self._first_rows: Indices = np.arange(k, dtype=np.intp) * width  # period j's bin 0
         self._share: Floats = 1.0 / np.asarray(binned or (1,), dtype=float)[:, None]
+        # Per period and tick of the first cycle (and one column past it: never), whether
+        # the tick opens a bin: the bin's first window, with nothing to average yet.
+        self._first_in_bin = np.zeros((k, self._longest + 1), dtype=bool)
+        for j, (p, b) in enumerate(zip(periods, binned, strict=True)):
+            self._first_in_bin[j, :p] = [t == 0 or (t - 1) * b // p != t * b // p for t in range(p)]
         capacity = max(capacity, 1)
         # Per slot:
         self._profile: Floats = np.zeros((capacity, k * width, n))  # per period and bin
@@ -276,23 +282,25 @@ class SeasonalForecast:
     def plan(self, slots: Indices) -> _Plan:
         """This tick's bins and, per feature, the forecast and error scale of each
         series in ``slots`` (distinct): what ``deviations`` and ``update`` read."""
-        t = self.ticks[slots]
+        ix = _index(slots)
+        t = self.ticks[slots]  # a copy: the clock moves on, this plan's tick does not
         periods = self._periods
         rows = self._first_rows + (t[:, None] % periods) * self._bins // periods
-        at = slots[:, None]
-        profile = self._profile[at, rows]
-        spread = self._spread[at, rows]
-        offsets: Floats = profile - self._mean[slots]
-        forecasts, scale = self.level[slots], self.scale[slots]
+        profile = _bins(self._profile, ix, rows)
+        spread = _bins(self._spread, ix, rows)
+        offsets: Floats = profile - self._mean[ix]
+        scale = self.scale[ix]
         if len(periods):
             self._choose(slots, t)
-            follow = self._follow[slots]
+            follow = self._follow[ix]
             k = len(slots)
             # Per series, the offset and spread of the season each feature follows.
-            at, pick = np.arange(k)[:, None], self._pick[slots]
-            forecasts = forecasts + offsets.reshape(k, -1)[at, pick] * follow
+            at, pick = np.arange(k)[:, None], self._pick[ix]
+            forecasts = self.level[ix] + offsets.reshape(k, -1)[at, pick] * follow
             # Not following: a bin spread of 0, so the overall scale.
             scale = np.maximum(scale, spread.reshape(k, -1)[at, pick] * follow)
+        else:
+            forecasts = self.level[ix].copy()
         scales = np.maximum(scale * MAD_TO_SIGMA, np.abs(forecasts) * 0.01)
         np.maximum(scales, 1e-9, out=scales)
         return _Plan(slots, t, rows, profile, spread, offsets, forecasts, scales)
@@ -308,14 +316,15 @@ class SeasonalForecast:
         """Fold each row of ``values`` where ``learn`` into its series' level, seasonal
         profiles and errors; the other series of ``plan`` only move their clock on (a
         window judged and not learnt: flagged)."""
-        self.ticks[plan.slots] += 1
+        self.ticks[_index(plan.slots)] += 1
         if not all(learn.tolist()):
             plan, values = plan.take(learn), values[learn]
         slots = plan.slots
         if not len(slots):
             return
-        seen = self.seen[slots] + 1
-        self.seen[slots] = seen
+        ix = _index(slots)
+        seen = self.seen[ix] + 1
+        self.seen[ix] = seen
         # Few series at a time: their counts are checked as Python ints, one numpy
         # call fewer per check.
         counts = seen.tolist()
@@ -327,6 +336,7 @@ class SeasonalForecast:
             counts = seen.tolist()
             if not counts:
                 return
+            ix = _index(slots)
         alpha = np.maximum(self._alpha, 1.0 / seen)[:, None]
         error_alpha = np.maximum(self._error_alpha, 1.0 / seen)[:, None]
         d = values - plan.forecasts
@@ -335,22 +345,23 @@ class SeasonalForecast:
             clipped = np.minimum(np.maximum(d, -bound), bound)
             settled = min(counts) > _SETTLE
             d = clipped if settled else np.where((seen > _SETTLE)[:, None], clipped, d)
-        scale = self.scale[slots]
+        # (One series: ``ix`` is a slice, these are views, written through in place.)
+        scale = self.scale[ix]
         # The scale learns only the windows whose value is not 0: on a series idle most
         # of the time, the exact forecasts of its idle windows would shrink it until
         # every burst were a record.
-        self.scale[slots] = scale + np.where(values != 0.0, alpha * (np.abs(d) - scale), 0.0)
-        level = self.level[slots]
+        self.scale[ix] = scale + np.where(values != 0.0, alpha * (np.abs(d) - scale), 0.0)
+        level = self.level[ix]
         residual = plan.forecasts + d - level  # the value as learnt, less the level
-        error = self._error[slots]
+        error = self._error[ix]
         error[:, 0] += error_alpha * (np.abs(residual) - error[:, 0])
-        self.level[slots] = level + alpha * d  # the value less the season it followed
+        self.level[ix] = level + alpha * d  # the value less the season it followed
         if not len(self._periods):
-            self._error[slots] = error
+            self._error[ix] = error
             return
         miss = np.abs(residual[:, None] - plan.offsets)  # each season's error, per feature
         error[:, 1:] += error_alpha[:, None] * (miss - error[:, 1:])
-        self._error[slots] = error
+        self._error[ix] = error
         # The value as learnt, less the new level, into this tick's bin of each season.
         self._learn_bins(plan, (residual - alpha * d)[:, None], miss)
 
@@ -359,19 +370,18 @@ class SeasonalForecast:
         slots, before = plan.slots, plan.profile
         after = before + _SEASON_RATE * (target - before)
         spread = plan.spread + _SEASON_RATE * (miss - plan.spread)
-        t = plan.ticks[:, None]
-        if min(plan.ticks.tolist()) < self._longest:
+        ticks = plan.ticks.tolist()
+        if min(ticks) < self._longest:
             # A bin's first window in the first cycle has nothing to average yet.
-            p, b = self._periods, self._bins
-            first_in_bin = (t < p) & ((t == 0) | (((t - 1) % p) * b // p != (t % p) * b // p))
-            if first_in_bin.any():
+            first_in_bin = self._first_in_bin[:, np.minimum(plan.ticks, self._longest)].T
+            if any(map(any, first_in_bin.tolist())):
                 keep = first_in_bin[:, :, None]
                 after = np.where(keep, target, after)
                 spread = np.where(keep, plan.spread, spread)
-        at = slots[:, None]
-        self._profile[at, plan.rows] = after
-        self._spread[at, plan.rows] = spread
-        self._mean[slots] += (after - before) * self._share
+        ix = _index(slots)
+        _set_bins(self._profile, ix, plan.rows, after)
+        _set_bins(self._spread, ix, plan.rows, spread)
+        self._mean[ix] += (after - before) * self._share
 
     def _choose(self, slots: Indices, t: Indices) -> None:
         """Per feature of each series, the season to follow (if any), made again every
@@ -399,6 +409,30 @@ class SeasonalForecast:
         lowest = errors[np.arange(len(slots))[:, None], best, columns]
         self._follow[slots] = (lowest < self._error[slots, 0]).astype(float)
         self._pick[slots] = best * n + columns
+
+
+def _index(slots: Indices) -> Indices | slice:
+    """How ``slots`` index the per-slot arrays: one slot as a slice (views, no fancy
+    indexing: a series judged alone), several as they are."""
+    if len(slots) == 1:
+        slot = int(slots[0])
+        return slice(slot, slot + 1)
+    return slots
+
+
+def _bins(array: Floats, ix: Indices | slice, rows: Indices) -> Floats:
+    """The rows ``rows`` (one per series and period) of each series' matrix in ``array``."""
+    found: Floats = (
+        array[ix.start, rows[0]][None] if isinstance(ix, slice) else array[ix[:, None], rows]
+    )
+    return found
+
+
+def _set_bins(array: Floats, ix: Indices | slice, rows: Indices, values: Floats) -> None:
+    if isinstance(ix, slice):
+        array[ix.start, rows[0]] = values[0]
+    else:
+        array[ix[:, None], rows] = values
 
 
 _PER_SLOT = (
