@@ -337,8 +337,15 @@ class SeasonalForecast:
             if not counts:
                 return
             ix = _index(slots)
-        alpha = np.maximum(self._alpha, 1.0 / seen)[:, None]
-        error_alpha = np.maximum(self._error_alpha, 1.0 / seen)[:, None]
+        # Per series (a column, to scale its row), or a plain float for one series.
+        alpha: Floats | float
+        error_alpha: Floats | float
+        if len(counts) == 1:
+            alpha = max(self._alpha, 1.0 / counts[0])
+            error_alpha = max(self._error_alpha, 1.0 / counts[0])
+        else:
+            alpha = np.maximum(self._alpha, 1.0 / seen)[:, None]
+            error_alpha = np.maximum(self._error_alpha, 1.0 / seen)[:, None]
         d = values - plan.forecasts
         if max(counts) > _SETTLE:
             bound = _CLIP * plan.scales
@@ -360,7 +367,8 @@ class SeasonalForecast:
             self._error[ix] = error
             return
         miss = np.abs(residual[:, None] - plan.offsets)  # each season's error, per feature
-        error[:, 1:] += error_alpha[:, None] * (miss - error[:, 1:])
+        per_season = error_alpha if isinstance(error_alpha, float) else error_alpha[:, None]
+        error[:, 1:] += per_season * (miss - error[:, 1:])
         self._error[ix] = error
         # The value as learnt, less the new level, into this tick's bin of each season.
         self._learn_bins(plan, (residual - alpha * d)[:, None], miss)
@@ -386,9 +394,10 @@ class SeasonalForecast:
     def _choose(self, slots: Indices, t: Indices) -> None:
         """Per feature of each series, the season to follow (if any), made again every
         ``_CHOOSE_EVERY`` ticks and whenever one more period has been seen whole."""
-        due = t >= self._due[slots]
-        if not due.any():
+        due_at = self._due[_index(slots)]
+        if all(map(int.__lt__, t.tolist(), due_at.tolist())):  # a few series: in Python
             return
+        due = t >= due_at
         slots, t = slots[due], t[due]
         periods = self._periods
         unseen = t[:, None] < periods  # periods not yet seen whole: not candidates
