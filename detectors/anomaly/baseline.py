@@ -484,8 +484,9 @@ class ForecastSeries:
         scale: Floats = self.forecast.scale[self.slot]
         return scale
 
-    def use(self, plan: _Plan, row: int) -> None:
-        """This tick's plan is row ``row`` of ``plan`` (made for many series at once)."""
+    def use(self, plan: _Plan | None, row: int = 0) -> None:
+        """This tick's plan is row ``row`` of ``plan`` (made for many series at once);
+        None once the tick is over (a spent plan is not kept, nor checkpointed)."""
         self._plan, self._row = plan, row
 
     def deviations(self, values: Sequence[float]) -> list[float]:
@@ -504,10 +505,12 @@ class ForecastSeries:
         if len(plan.slots) > 1:
             plan = plan.take(np.asarray([row]))
         self.forecast.update(plan, np.asarray([values], dtype=float), _ONE)
+        self._plan = None
 
     def skip(self) -> None:
         """A window was judged and not learnt (flagged): the seasonal clock moves on."""
         self.forecast.ticks[self.slot] += 1
+        self._plan = None
 
     def baseline(self, i: int) -> float:
         """Feature ``i``'s forecast for the window being judged."""

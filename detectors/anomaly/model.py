@@ -516,6 +516,8 @@ class WindowModel:
                 series.use(plan, row)
                 verdicts[i], learn[row] = models[i]._verdict(xs[i], z[row])
             forecast.update(plan, values, learn)
+            for series in series_of:
+                series.use(None)
             for row in np.flatnonzero(learn).tolist():
                 models[group[row]]._scorer.learn(xs[group[row]])
         return cast("list[Verdict]", verdicts)
