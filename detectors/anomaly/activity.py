@@ -8,9 +8,8 @@ So every window of every entity, busy or not, updates two vectorised summaries o
 volume (``VOLUME``: requests, bytes in, bytes out; ``log1p``, as the models see them):
 
 - ``Activity``: per entity, an exponentially weighted level and absolute deviation,
-  in numpy arrays indexed by a slot per entity (a window's entities find their slots
-  by one sorted search over their keys' hashes, the rest is one array operation per
-  window);
+  in numpy arrays indexed by a slot per entity (a dict lookup per entity and window,
+  the rest one array operation per window);
 - ``Rarity``: per scope, a decayed histogram of every entity-window, which says how
   rare an amount is among all windows ("one window in 100,000 sends this much").
 """
@@ -18,7 +17,7 @@ volume (``VOLUME``: requests, bytes in, bytes out; ``log1p``, as the models see 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
@@ -34,16 +33,7 @@ Floats = npt.NDArray[np.float64]
 class Activity:
     """Per entity: EW level and absolute deviation of the ``VOLUME`` features over all
     its windows, and how many it has had. Bounded: past ``max_entities`` the least
-    recently active half is dropped.
-
-    ``slots`` (key -> slot) is the record. A window's thousands of keys are looked up
-    in a sorted index of their ``hash()`` instead (``slots_of``): a dict lookup per key
-    cost 0.6-1 us on a table of 30k clients (a few cache misses each, the key strings
-    compared), the search ~0.1 us. The index is rebuilt from ``slots`` when unpickled
-    (string hashes are salted per process). Two keys sharing a 64-bit salted hash
-    would share a volume history: about 1 in 10^9 over 100k clients, and not
-    something a client can aim for without the salt.
-    """
+    recently active half is dropped."""
 
     def __init__(self, *, half_life: float, max_entities: int) -> None:
         self.alpha = 1.0 - 0.5 ** (1.0 / half_life)
@@ -56,35 +46,13 @@ class Activity:
         self.last = np.zeros(0, dtype=np.int64)  # the window index it was last seen in
         # Slots 0 .. len(slots) - 1 are handed out; the arrays grow by doubling past them.
         self.windows = 0
-        self._ids = np.zeros(0, dtype=np.int64)  # hash(key) of every slot, ascending
-        self._id_slots = np.zeros(0, dtype=np.int64)  # ... and its slot
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        del state["_ids"], state["_id_slots"]  # hashes are salted per process
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._reindex()
-
-    def _reindex(self) -> None:
-        ids = np.fromiter(map(hash, self.slots), dtype=np.int64, count=len(self.slots))
-        order = np.argsort(ids, kind="stable")
-        self._ids = ids[order]
-        self._id_slots = np.fromiter(self.slots.values(), dtype=np.int64, count=len(ids))[order]
 
     def __len__(self) -> int:
         return len(self.slots)
 
     def slots_of(self, keys: Sequence[str]) -> npt.NDArray[np.int64]:
         """Each key's slot (-1: never seen)."""
-        ids = np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys))
-        known = self._ids
-        if not len(known):
-            return np.full(len(keys), -1, dtype=np.int64)
-        at = np.minimum(np.searchsorted(known, ids), len(known) - 1)
-        return np.where(known[at] == ids, self._id_slots[at], -1)
+        return np.fromiter(map(self.slots.get, keys, repeat(-1)), dtype=np.int64, count=len(keys))
 
     def deviations(
         self, slot: int, values: Sequence[float]
@@ -145,13 +113,7 @@ class Activity:
             self.seen = np.concatenate([self.seen, np.zeros(grow, dtype=np.int64)])
             self.last = np.concatenate([self.last, np.zeros(grow, dtype=np.int64)])
         self.slots.update(zip(keys, range(start, need), strict=True))
-        slots = np.arange(start, need)
-        ids = np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys))
-        order = np.argsort(ids, kind="stable")  # new ids at one place go in ascending
-        at = np.searchsorted(self._ids, ids[order])
-        self._ids = np.insert(self._ids, at, ids[order])
-        self._id_slots = np.insert(self._id_slots, at, slots[order])
-        return slots
+        return np.arange(start, need)
 
     def _compact(self) -> None:
         """Keep the most recently active half."""
@@ -166,7 +128,6 @@ class Activity:
         self.level, self.spread = self.level[old], self.spread[old]
         self.seen, self.last = self.seen[old], self.last[old]
         self.slots = {key: i for i, (key, _) in enumerate(kept)}
-        self._reindex()
 
     def expire(self, idle_windows: int) -> None:
         """Forget entities not seen for ``idle_windows`` windows."""

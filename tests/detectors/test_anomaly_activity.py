@@ -1,5 +1,4 @@
 import math
-import pickle
 
 import numpy as np
 import numpy.typing as npt
@@ -49,18 +48,3 @@ def test_rarity_says_how_few_windows_move_as_much() -> None:
     assert rarity.tail(0, math.log1p(300)) <= 1e-3
     assert rarity.tail(0, math.log1p(3)) == 1.0
     assert Rarity(half_life=10).tail(0, 5.0) == 1.0  # nothing seen: nothing is rare
-
-
-def test_many_keys_find_their_own_slots_after_growth_compaction_and_pickling() -> None:
-    activity = Activity(half_life=10, max_entities=500)
-    for window in range(12):  # new keys in every window, interleaved with known ones
-        keys = [f"client-{(window * 37 + i) % 700}" for i in range(90)]
-        activity.learn(keys, volumes(1, rows=len(keys)) * np.arange(1, 91)[:, None])
-        assert activity.slots_of(keys).tolist() == [activity.slots[k] for k in keys]
-    restored = pickle.loads(pickle.dumps(activity))
-    keys = list(activity.slots)
-    assert restored.slots_of(keys).tolist() == [activity.slots[k] for k in keys]
-    assert restored.slots_of(["never-seen"]).tolist() == [-1]
-    # Each key's level is what it last sent (scaled by its place in the window).
-    slot = restored.slots["client-11"]
-    assert restored.seen[slot] >= 1 and restored.level[slot][0] > 0
