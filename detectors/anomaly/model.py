@@ -27,8 +27,9 @@ say; counts passed as ``log1p``), one vector at a time, in order:
      (a missing peak, a flat afternoon) is not. On NAB (standard, swept) 52.3 against
      46.1 for ``robust_z``, most of it on periodic series (51.5 before its error scale
      ignored the idle windows of a mostly-zero series: ``baseline.py``); it costs about
-     2-5x per judge (~50-100 us for 14 features, judged alone; models sharing one
-     ``SeasonalForecast``, judged together by ``judge_many``, ~10-20 us each). Tried
+     2-5x per judge (~90-160 us for 14 features, judged alone; models sharing one
+     ``SeasonalForecast``, judged together by ``judge_many``, ~20-50 us each at 11-30
+     of them; measured on a 2-core VM, whose figures vary by 1.5x). Tried
      on top of it and dropped (NAB standard, swept): an AR(1) of the residual fitted
      online (forecast plus ``phi`` times the last residual, least squares by
      exponentially weighted moments): 51.5 to 46.0, it tracks a drift so well that a
