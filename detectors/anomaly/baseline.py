@@ -144,11 +144,13 @@ class SeasonalForecast:
     One ``SeasonalForecast`` holds many series of the same shape (every route's windows
     of one length), each in a *slot*: its state is one row of every array, so the busy
     routes of a closing window are forecast, and learnt, by one numpy operation each
-    (``plan``, ``deviations``, ``update``). A single series cost ~47 us per judge of
-    14 features, nearly all of it the fixed cost of some 40 small numpy calls, whatever
-    their size. ``series()`` hands out one slot as a ``ForecastSeries``, the one-series
-    interface of ``RobustBaseline``. The profiles of all periods are rows of one matrix
-    per slot, so one tick's bins are one fancy index. Memory per feature and series:
+    (``plan``, ``deviations``, ``update``). A series of its own cost ~47 us per judge
+    of 14 features, nearly all of it the fixed cost of some 40 small numpy calls,
+    whatever their size; a series judged alone through its slot now costs 1.6-1.9x
+    that, the price of one code path for one series and many. ``series()`` hands out
+    one slot as a ``ForecastSeries``, the one-series interface of ``RobustBaseline``.
+    The profiles of all periods are rows of one matrix per slot, so one tick's bins are
+    one fancy index. Memory per feature and series:
     ``2 * len(periods) * max(bins)`` floats for the profiles (288 with the defaults)
     and ``2 * len(periods) + 5`` more.
 
