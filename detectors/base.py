@@ -154,11 +154,16 @@ class Detector(Generic[P]):
         """Event time has reached ``watermark``: expire and close what is due."""
 
     def tracked(self) -> int:
-        """How many entities this detector holds state for (bounded: contract tests)."""
+        """How many entities this detector holds state for (bounded: contract tests).
+
+        Called by /metrics from its own thread while detection runs: read sizes, and
+        copy a table before walking it (``EntityTable.states``), never iterate one.
+        """
         return 0
 
     def counters(self) -> dict[str, int]:
-        """Running totals of the detector's work, for /metrics (none by default)."""
+        """Running totals of the detector's work, for /metrics (none by default); read
+        from another thread, as ``tracked`` is."""
         return {}
 
     @classmethod

@@ -96,6 +96,15 @@ class EntityTable(Generic[K, S]):
     def keys(self) -> Iterator[K]:
         return iter(self._entries)
 
+    def states(self) -> list[S]:
+        """The states, least recently active first, copied in one step.
+
+        Safe while another thread changes the table (a /metrics scrape during
+        detection): the copy runs in C without releasing the GIL, where iterating with
+        ``items()`` can see the table change and raise.
+        """
+        return [state for _, state in list(self._entries.values())]
+
     def __len__(self) -> int:
         return len(self._entries)
 

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from detectors.base import Detector
 from detectors.engine import DetectionEngine
 
 log = logging.getLogger(__name__)
@@ -88,10 +89,18 @@ class Metrics:
 
 
 class _DetectorCollector(Collector):
-    """Read at scrape time: plain integer reads, safe while detection runs."""
+    """Read at scrape time, from the HTTP server's thread while detection runs.
+
+    A detector's read that races a change to its state (an iteration that sees a table
+    grow) is retried; if it keeps failing, the scrape reports that detector's last
+    values rather than failing whole with a 500.
+    """
+
+    retries = 3
 
     def __init__(self, engine: DetectionEngine) -> None:
         self.engine = engine
+        self._last: dict[str, tuple[int, dict[str, int]]] = {}
 
     def collect(self) -> Iterator[Metric]:
         tracked = GaugeMetricFamily(
@@ -105,8 +114,24 @@ class _DetectorCollector(Collector):
             labels=["detector", "counter"],
         )
         for detector in list(self.engine.detectors):
-            tracked.add_metric([detector.label], detector.tracked())
-            for name, value in detector.counters().items():
+            read = self._read(detector)
+            if read is None:
+                continue
+            count, counters = read
+            tracked.add_metric([detector.label], count)
+            for name, value in counters.items():
                 work.add_metric([detector.label, name], value)
         yield tracked
         yield work
+
+    def _read(self, detector: Detector[Any]) -> tuple[int, dict[str, int]] | None:
+        for _ in range(self.retries):
+            try:
+                read = detector.tracked(), dict(detector.counters())
+            except RuntimeError as exc:  # "changed size during iteration"
+                error = exc
+                continue
+            self._last[detector.label] = read
+            return read
+        log.warning("/metrics: detector %s could not be read: %s", detector.label, error)
+        return self._last.get(detector.label)

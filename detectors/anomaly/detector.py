@@ -663,8 +663,8 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         )
 
     def counters(self) -> dict[str, int]:
-        learnt = sum(m.windows for m in self.models.values())
-        for _, route in self.entities["route"].items():
+        learnt = sum(m.windows for m in list(self.models.values()))
+        for route in self.entities["route"].states():  # read while detection runs
             learnt += sum(m.windows for m in route.models or ())
         return {
             "windows_judged": self.windows_judged,

@@ -115,4 +115,4 @@ class RouteNovelty:
 
     def tracked(self) -> int:
         """Segments counted, over all hosts."""
-        return sum(len(state.segments) for _, state in self.hosts.items())
+        return sum(len(state.segments) for state in self.hosts.states())

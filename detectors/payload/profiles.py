@@ -770,7 +770,7 @@ class ParamProfiles:
 
     def tracked(self) -> int:
         """Parameters profiled, over all routes."""
-        return sum(len(state.params) for _, state in self.routes.items())
+        return sum(len(state.params) for state in self.routes.states())
 
 
 def _chars_of(value: str, shapes: dict[str, tuple[int, int]]) -> int:

@@ -3,13 +3,19 @@ the payload stage's work (requests the prefilter skipped, CRS runs)."""
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import pytest
 from prometheus_client import generate_latest
 
+from detectors.anomaly.detector import AnomalyModel, AnomalyModelParams, WindowSpec
+from detectors.base import Detector, DetectorParams
 from detectors.crs import RULES_DIR
 from detectors.engine import DetectionEngine
 from detectors.payload.detector import PayloadDetector, PayloadParams
-from gatewatch.metrics import Metrics
+from gatewatch.event import Event
+from gatewatch.metrics import Metrics, _DetectorCollector
 from tests.detectors.events import events_at
 
 ev = events_at(route="/api/v1/search", path="/api/v1/search")
@@ -40,3 +46,72 @@ def test_the_payload_stage_reports_its_work() -> None:
     assert sample(text, work % "crs_runs") == 1
     assert sample(text, work % "crs_flagged") == 1
     assert sample(text, 'gatewatch_detector_tracked{detector="payload"}') >= 1
+
+
+class _Racing(Detector[DetectorParams]):
+    """Reads like a detector whose tables change under the scrape, ``failures`` times."""
+
+    Params = DetectorParams
+    label = "racing"
+
+    def __init__(self, failures: int) -> None:
+        super().__init__(DetectorParams(), label="racing")
+        self.failures = failures
+        self.entities = 7
+
+    def observe(self, event: Event) -> None:
+        pass
+
+    def tracked(self) -> int:
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("OrderedDict mutated during iteration")
+        return self.entities
+
+
+def test_a_read_that_races_detection_is_retried_and_never_fails_the_scrape() -> None:
+    racing = _Racing(failures=2)
+    metrics = Metrics()
+    metrics.watch(DetectionEngine([racing], lambda f: None, allowed_lateness_s=0))
+    tracked = 'gatewatch_detector_tracked{detector="racing"}'
+    assert sample(generate_latest(metrics.registry).decode(), tracked) == 7  # third read
+
+    racing.entities, racing.failures = 9, 10  # keeps failing: the last values stand
+    assert sample(generate_latest(metrics.registry).decode(), tracked) == 7
+    assert racing.failures == 10 - _DetectorCollector.retries
+    racing.failures = 0
+    assert sample(generate_latest(metrics.registry).decode(), tracked) == 9
+
+
+def test_scrapes_while_the_anomaly_model_learns_in_another_thread() -> None:
+    """What ``gatewatch run`` does: detection in a worker thread, /metrics in the HTTP
+    server's. New routes grow the model's tables while the scrapes walk them."""
+    busy = (WindowSpec(size_s=10, min_requests=2),)  # every route judged, every window
+    detector = AnomalyModel(AnomalyModelParams(windows=busy))
+    engine = DetectionEngine([detector], lambda f: None, allowed_lateness_s=0)
+    metrics = Metrics()
+    metrics.watch(engine)
+    routes = [f"/api/v1/r{i}" for i in range(500)]
+    done = threading.Event()
+
+    def detect() -> None:
+        for i in range(40_000):
+            route = routes[i % len(routes)]
+            engine.process(ev(i * 0.01, route=route, path=route, client_ip=f"10.0.{i % 7}.1"))
+        done.set()
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    worker = threading.Thread(target=detect)
+    worker.start()
+    try:
+        scrapes = 0
+        while not done.is_set():
+            detector.tracked(), detector.counters()  # the reads themselves never race
+            generate_latest(metrics.registry)
+            scrapes += 1
+    finally:
+        worker.join()
+        sys.setswitchinterval(switch)
+    assert scrapes > 0
+    assert detector.counters()["windows_judged"] > 0
