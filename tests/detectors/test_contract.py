@@ -5,12 +5,16 @@
 - state stays bounded: thousands of one-off entities cost at most 1 KB each, and
   ``tracked()`` never exceeds what was fed;
 - findings are well formed: a declared kind, evidence drawn from the input, times
-  inside the input's event time.
+  inside the input's event time;
+- ``tracked()`` and ``counters()`` can be read from another thread while the detector
+  works (/metrics scrapes from its own).
 """
 
 from __future__ import annotations
 
 import random
+import sys
+import threading
 import tracemalloc
 from typing import Any
 
@@ -132,3 +136,48 @@ def test_state_is_bounded_per_entity(name: str) -> None:
     grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
     assert detector.tracked() <= 3 * count
     assert grown / count <= 1024, f"{grown / count:.0f} bytes per entity"
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+def test_introspection_can_be_read_while_detection_runs(name: str) -> None:
+    """New entities all the time, and busy routes judged every window: the tables
+    that ``tracked()`` and ``counters()`` read keep changing under them."""
+    rng = random.Random(3)
+    events = [
+        make_event(
+            request_id=f"t{i}",
+            ts=BASE_TS + i * 0.01,
+            client_ip=f"10.0.{i % 50}.{rng.randrange(256)}",
+            user=f"u{i % 400}",
+            path=f"/api/v1/r{i % 20}/{i}",
+            route=f"/api/v1/r{i % 20}/{{id}}",
+            status=rng.choice((200, 401, 404)),
+            query=rng.choice(("", "q=1", "page=2")),
+        )
+        for i in range(15_000)
+    ]
+    detector = _fresh(name)
+    engine = DetectionEngine([detector], lambda f: None, allowed_lateness_s=0)
+    done = threading.Event()
+
+    def detect() -> None:
+        try:
+            for event in events:
+                engine.process(event)
+        finally:
+            done.set()
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # hand the GIL over as often as possible
+    worker = threading.Thread(target=detect)
+    worker.start()
+    try:
+        reads = 0
+        while not done.is_set():
+            assert detector.tracked() >= 0
+            assert all(value >= 0 for value in detector.counters().values())
+            reads += 1
+    finally:
+        worker.join()
+        sys.setswitchinterval(switch)
+    assert reads > 0
