@@ -13,8 +13,6 @@
 from __future__ import annotations
 
 import random
-import sys
-import threading
 import tracemalloc
 from typing import Any
 
@@ -26,6 +24,7 @@ from detectors.registry import DETECTORS
 from gatewatch.event import Event
 from gatewatch.finding import Finding
 from tests.detectors.events import BASE_TS, make_event
+from tests.threads import reads_during
 
 REGISTERED = sorted(DETECTORS)
 
@@ -158,26 +157,13 @@ def test_introspection_can_be_read_while_detection_runs(name: str) -> None:
     ]
     detector = _fresh(name)
     engine = DetectionEngine([detector], lambda f: None, allowed_lateness_s=0)
-    done = threading.Event()
 
     def detect() -> None:
-        try:
-            for event in events:
-                engine.process(event)
-        finally:
-            done.set()
+        for event in events:
+            engine.process(event)
 
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # hand the GIL over as often as possible
-    worker = threading.Thread(target=detect)
-    worker.start()
-    try:
-        reads = 0
-        while not done.is_set():
-            assert detector.tracked() >= 0
-            assert all(value >= 0 for value in detector.counters().values())
-            reads += 1
-    finally:
-        worker.join()
-        sys.setswitchinterval(switch)
-    assert reads > 0
+    def read() -> None:
+        assert detector.tracked() >= 0
+        assert all(value >= 0 for value in detector.counters().values())
+
+    assert reads_during(detect, read) > 0

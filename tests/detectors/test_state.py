@@ -1,10 +1,9 @@
 import random
-import sys
-import threading
 
 import pytest
 
 from detectors.state import DistinctCounter, EntityTable, WindowCounter
+from tests.threads import reads_during
 
 
 def test_entity_table_evicts_least_recently_active_past_the_cap() -> None:
@@ -49,24 +48,13 @@ def test_distinct_counter_is_exact_when_small_and_close_when_large(n: int) -> No
 def test_entity_table_states_can_be_read_while_another_thread_grows_it() -> None:
     """/metrics reads tables from its own thread while detection adds to them."""
     table: EntityTable[int, list[int]] = EntityTable(list, ttl_s=60, max_entities=50_000)
-    done = threading.Event()
 
     def grow() -> None:
         for i in range(200_000):
             table.get(i, float(i) / 1000).append(i)
-        done.set()
 
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # hand the GIL over as often as possible
-    writer = threading.Thread(target=grow)
-    writer.start()
-    try:
-        reads = 0
-        while not done.is_set():
-            assert all(len(state) == 1 for state in table.states())
-            reads += 1
-    finally:
-        writer.join()
-        sys.setswitchinterval(switch)
-    assert reads > 0
+    def read() -> None:
+        assert all(len(state) == 1 for state in table.states())
+
+    assert reads_during(grow, read) > 0
     assert [state[0] for state in table.states()] == list(range(150_000, 200_000))

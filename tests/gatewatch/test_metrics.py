@@ -3,9 +3,6 @@ the payload stage's work (requests the prefilter skipped, CRS runs)."""
 
 from __future__ import annotations
 
-import sys
-import threading
-
 import pytest
 from prometheus_client import generate_latest
 
@@ -17,6 +14,7 @@ from detectors.payload.detector import PayloadDetector, PayloadParams
 from gatewatch.event import Event
 from gatewatch.metrics import Metrics, _DetectorCollector
 from tests.detectors.events import events_at
+from tests.threads import reads_during
 
 ev = events_at(route="/api/v1/search", path="/api/v1/search")
 
@@ -92,26 +90,15 @@ def test_scrapes_while_the_anomaly_model_learns_in_another_thread() -> None:
     metrics = Metrics()
     metrics.watch(engine)
     routes = [f"/api/v1/r{i}" for i in range(500)]
-    done = threading.Event()
 
     def detect() -> None:
         for i in range(40_000):
             route = routes[i % len(routes)]
             engine.process(ev(i * 0.01, route=route, path=route, client_ip=f"10.0.{i % 7}.1"))
-        done.set()
 
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    worker = threading.Thread(target=detect)
-    worker.start()
-    try:
-        scrapes = 0
-        while not done.is_set():
-            detector.tracked(), detector.counters()  # the reads themselves never race
-            generate_latest(metrics.registry)
-            scrapes += 1
-    finally:
-        worker.join()
-        sys.setswitchinterval(switch)
-    assert scrapes > 0
+    def scrape() -> None:
+        detector.tracked(), detector.counters()  # the reads themselves never race
+        generate_latest(metrics.registry)
+
+    assert reads_during(detect, scrape) > 0
     assert detector.counters()["windows_judged"] > 0
