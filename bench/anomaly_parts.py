@@ -19,6 +19,7 @@ from bench.common import feed, figure
 from detectors.anomaly.activity import Activity, Rarity
 from detectors.anomaly.detector import AnomalyModel, AnomalyModelParams
 from detectors.anomaly.features import Columns
+from detectors.anomaly.keyspace import KeySpace
 from detectors.engine import DetectionEngine
 from gatewatch.event import Event
 
@@ -29,6 +30,7 @@ PARTS: dict[str, tuple[Any, str, bool]] = {
     "window aggregation, every scope (busy_windows)": (detector_module, "busy_windows", True),
     "route models (judge)": (AnomalyModel, "_judge_routes", False),
     "principals and addresses judged": (AnomalyModel, "_judge_client", False),
+    "principals and addresses named (KeySpace.ids)": (KeySpace, "ids", False),
     "client volume baselines (Activity.learn)": (Activity, "learn", False),
     "volume rarity (Rarity.add)": (Rarity, "add", False),
     "checkpoint positions": (AnomalyModel, "_note_positions", False),

@@ -8,8 +8,8 @@ So every window of every entity, busy or not, updates two vectorised summaries o
 volume (``VOLUME``: requests, bytes in, bytes out; ``log1p``, as the models see them):
 
 - ``Activity``: per entity, an exponentially weighted level and absolute deviation,
-  in numpy arrays indexed by a slot per entity (a dict lookup per entity and window,
-  the rest one array operation per window);
+  in numpy arrays indexed by the entity's id (``keyspace``): one array operation per
+  window, no lookup per entity;
 - ``Rarity``: per scope, a decayed histogram of every entity-window, which says how
   rare an amount is among all windows ("one window in 100,000 sends this much").
 """
@@ -17,12 +17,12 @@ volume (``VOLUME``: requests, bytes in, bytes out; ``log1p``, as the models see 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
 
 from detectors.anomaly.baseline import MAD_TO_SIGMA
+from detectors.anomaly.keyspace import Ids
 
 VOLUME: tuple[str, ...] = ("requests", "bytes_in", "bytes_out")
 _BINS = 96  # of 0.25 in log1p space: up to e^24 (~26 billion)
@@ -31,111 +31,79 @@ Floats = npt.NDArray[np.float64]
 
 
 class Activity:
-    """Per entity: EW level and absolute deviation of the ``VOLUME`` features over all
-    its windows, and how many it has had. Bounded: past ``max_entities`` the least
-    recently active half is dropped."""
+    """Per client id (``keyspace.KeySpace``): EW level and absolute deviation of the
+    ``VOLUME`` features over all its windows, and how many it has had. The key space
+    bounds the clients; ``forget`` clears the history of the ids it forgot."""
 
-    def __init__(self, *, half_life: float, max_entities: int) -> None:
+    def __init__(self, *, half_life: float) -> None:
         self.alpha = 1.0 - 0.5 ** (1.0 / half_life)
-        self.max_entities = max_entities
-        self.slots: dict[str, int] = {}
         width = len(VOLUME)
         self.level = np.zeros((0, width))
         self.spread = np.zeros((0, width))
-        self.seen = np.zeros(0, dtype=np.int64)
-        self.last = np.zeros(0, dtype=np.int64)  # the window index it was last seen in
-        # Slots 0 .. len(slots) - 1 are handed out; the arrays grow by doubling past them.
-        self.windows = 0
+        self.seen = np.zeros(0, dtype=np.int64)  # by id; 0: no history
 
     def __len__(self) -> int:
-        return len(self.slots)
+        """Clients with a history."""
+        return int(np.count_nonzero(self.seen))
 
-    def slots_of(self, keys: Sequence[str]) -> npt.NDArray[np.int64]:
-        """Each key's slot (-1: never seen)."""
-        return np.fromiter(map(self.slots.get, keys, repeat(-1)), dtype=np.int64, count=len(keys))
+    def history(self, client: int) -> int:
+        """Windows of ``client``'s learnt."""
+        return int(self.seen[client]) if 0 <= client < len(self.seen) else 0
 
     def deviations(
-        self, slot: int, values: Sequence[float]
+        self, client: int, values: Sequence[float]
     ) -> tuple[int, list[float], list[float]]:
-        """(windows seen, level, robust z per feature) of one entity's slot."""
-        level: list[float] = self.level[slot].tolist()  # plain floats: 3 values, no numpy
-        spread: list[float] = self.spread[slot].tolist()
+        """(windows seen, level, robust z per feature) of one client."""
+        level: list[float] = self.level[client].tolist()  # plain floats: 3 values, no numpy
+        spread: list[float] = self.spread[client].tolist()
         z = [
             (value - mean) / max(dev * MAD_TO_SIGMA, 0.05 * mean, 0.1)
             for value, mean, dev in zip(values, level, spread, strict=True)
         ]
-        return int(self.seen[slot]), level, z
+        return int(self.seen[client]), level, z
 
-    def learn(self, keys: Sequence[str], values: Floats) -> None:
-        """One window of every entity in ``keys`` (rows of ``values``, ``VOLUME`` order)."""
-        self.windows += 1
-        if not len(keys):
+    def learn(self, clients: Ids, values: Floats) -> None:
+        """One window of each of ``clients`` (ids; rows of ``values``, ``VOLUME`` order)."""
+        if not len(clients):
             return
-        slots = self.slots_of(keys)
-        fresh = np.flatnonzero(slots < 0)
-        if len(fresh):
-            slots[fresh] = self._allocate([keys[i] for i in fresh.tolist()])
-        seen = self.seen[slots]
+        self._reserve(int(clients.max()) + 1)
+        seen = self.seen[clients]
         # Plain running mean until the half-life is reached, then exponential.
         weight = np.maximum(1.0 / (seen + 1.0), self.alpha)[:, None]
-        level = self.level[slots]
+        level = self.level[clients]
         first = (seen == 0)[:, None]
         error = values - level
-        spread = self.spread[slots]
-        self.level[slots] = np.where(first, values, level + weight * error)
-        self.spread[slots] = np.where(first, 0.0, spread + weight * (np.abs(error) - spread))
-        self.seen[slots] = seen + 1
-        self.last[slots] = self.windows
+        spread = self.spread[clients]
+        self.level[clients] = np.where(first, values, level + weight * error)
+        self.spread[clients] = np.where(first, 0.0, spread + weight * (np.abs(error) - spread))
+        self.seen[clients] = seen + 1
 
-    def adopt(self, other: Activity) -> None:
-        """Take the entities ``other`` knows and this one does not (a partition taken
-        over from another consumer)."""
-        new = [(key, slot) for key, slot in other.slots.items() if key not in self.slots]
-        if not new:
-            return
-        theirs = np.asarray([slot for _, slot in new], dtype=np.int64)
-        mine = self._allocate([key for key, _ in new])
+    def forget(self, clients: Ids) -> None:
+        """Clear these clients' histories (their ids are handed out again)."""
+        clients = clients[clients < len(self.seen)]
+        self.seen[clients] = 0
+
+    def adopt(self, other: Activity, mine: Ids, theirs: Ids) -> None:
+        """Take the histories ``other`` has (of its ids ``theirs``, ours ``mine``) of
+        clients this one has none of (a partition taken over from another consumer)."""
+        self._reserve(int(mine.max()) + 1 if len(mine) else 0)
+        has = np.zeros(len(theirs), dtype=bool)
+        within = theirs < len(other.seen)
+        has[within] = other.seen[theirs[within]] > 0
+        take = has & (self.seen[mine] == 0)
+        mine, theirs = mine[take], theirs[take]
         self.level[mine] = other.level[theirs]
         self.spread[mine] = other.spread[theirs]
         self.seen[mine] = other.seen[theirs]
-        self.last[mine] = self.windows
 
-    def _allocate(self, keys: list[str]) -> npt.NDArray[np.int64]:
-        if len(self.slots) + len(keys) > self.max_entities:
-            self._compact()
-        start = len(self.slots)
-        need = start + len(keys)
-        if need > len(self.seen):
-            grow = max(need, 2 * len(self.seen), 64) - len(self.seen)
-            width = len(VOLUME)
-            self.level = np.concatenate([self.level, np.zeros((grow, width))])
-            self.spread = np.concatenate([self.spread, np.zeros((grow, width))])
-            self.seen = np.concatenate([self.seen, np.zeros(grow, dtype=np.int64)])
-            self.last = np.concatenate([self.last, np.zeros(grow, dtype=np.int64)])
-        self.slots.update(zip(keys, range(start, need), strict=True))
-        return np.arange(start, need)
-
-    def _compact(self) -> None:
-        """Keep the most recently active half."""
-        keep = max(1, self.max_entities // 2)
-        order = np.argsort(-self.last[list(self.slots.values())], kind="stable")[:keep]
-        items = list(self.slots.items())
-        self._keep([items[i] for i in order.tolist()])
-
-    def _keep(self, kept: list[tuple[str, int]]) -> None:
-        """Keep only these (key, slot) entities, renumbered from 0 in this order."""
-        old = np.asarray([slot for _, slot in kept], dtype=np.int64)
-        self.level, self.spread = self.level[old], self.spread[old]
-        self.seen, self.last = self.seen[old], self.last[old]
-        self.slots = {key: i for i, (key, _) in enumerate(kept)}
-
-    def expire(self, idle_windows: int) -> None:
-        """Forget entities not seen for ``idle_windows`` windows."""
-        if not self.slots:
+    def _reserve(self, size: int) -> None:
+        if size <= len(self.seen):
             return
-        idle = self.windows - self.last[: len(self.slots)]
-        if (idle > idle_windows).any():
-            self._keep([(k, s) for k, s in self.slots.items() if idle[s] <= idle_windows])
+        grow = max(size, 2 * len(self.seen), 64) - len(self.seen)
+        width = len(VOLUME)
+        self.level = np.concatenate([self.level, np.zeros((grow, width))])
+        self.spread = np.concatenate([self.spread, np.zeros((grow, width))])
+        self.seen = np.concatenate([self.seen, np.zeros(grow, dtype=np.int64)])
 
 
 class Rarity:

@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from detectors.anomaly.activity import VOLUME, Activity, Rarity
 from detectors.anomaly.baseline import RobustBaseline, SeasonalForecast
 from detectors.anomaly.features import FEATURES, INDEX, LOGGED, Columns, Window, busy_windows, shown
+from detectors.anomaly.keyspace import KeySpace
 from detectors.anomaly.model import Driver, ModelParams, Verdict, WindowModel, forecast_for
 from detectors.auth_routes import AuthRouteCache
 from detectors.base import Detector, DetectorParams
@@ -73,7 +74,8 @@ _BYTES = {"bytes_in": "largest_in", "bytes_out": "largest_out"}
 _ONE = math.log1p(1)
 SCOPES: tuple[Scope, ...] = ("route", "principal", "ip")
 _KNOWN_CAP = 32  # agents / addresses remembered per entity
-_STATE_VERSION = 6
+_STATE_VERSION = 7
+_FORGET_EVERY = 360  # shortest windows between passes forgetting idle clients
 Positive = Annotated[float, Field(gt=0)]
 
 
@@ -247,10 +249,11 @@ class AnomalyModel(Detector[AnomalyModelParams]):
             for scope in clients
             for w in params.windows
         }
+        # Principals and addresses as ids, named once per shortest window.
+        self.clients = {scope: KeySpace() for scope in clients}
+        self._closed = 0  # shortest windows closed
         self.activity = {
-            (scope, w.size_s): Activity(
-                half_life=params.activity_half_life, max_entities=params.max_entities
-            )
+            (scope, w.size_s): Activity(half_life=params.activity_half_life)
             for scope in clients
             for w in params.windows
         }
@@ -320,6 +323,11 @@ class AnomalyModel(Detector[AnomalyModelParams]):
                 for level in self._levels[1:]:
                     level.chunks.append(chunk)
                 self._judge_all(chunk, self._levels[0], end)
+                self._closed += 1
+                if not self._closed % _FORGET_EVERY or any(
+                    len(space) > self.params.max_entities for space in self.clients.values()
+                ):
+                    self._forget_clients(end)
             for level in self._levels[1:]:
                 if math.isinf(ts) or ts >= level.start + level.size_s:
                     if level.chunks:
@@ -354,6 +362,25 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         self._restored = []
         return Columns.concat(parts) if parts else None
 
+    def _forget_clients(self, end: float) -> None:
+        """Forget the principals and addresses idle for ``ttl_s``, and past
+        ``max_entities`` the least recently seen; never one an open window holds."""
+        for scope, space in self.clients.items():
+            held = [
+                chunk.ids[scope]
+                for level in self._levels[1:]
+                for chunk in level.chunks
+                if scope in chunk.ids
+            ]
+            gone = space.forget(
+                before=end - self.params.ttl_s,
+                limit=self.params.max_entities,
+                keep=np.concatenate(held) if held else np.zeros(0, dtype=np.int64),
+            )
+            if len(gone):
+                for level in self._levels:
+                    self.activity[(scope, level.size_s)].forget(gone)
+
     def _note_positions(self, events: list[Event]) -> None:
         """The last position of each source these events came from (the checkpoint's
         positions; one pass per window, not a dict update per request)."""
@@ -378,6 +405,11 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         for scope in SCOPES:
             if scope not in self.params.scopes:
                 continue
+            if scope != "route":
+                space = self.clients[scope]
+                if scope not in columns.ids:  # a shortest window: its clients named
+                    columns.ids[scope] = space.ids(columns.codes(scope)[1])
+                space.seen(columns.ids[scope], end)
             windows, volumes = busy_windows(
                 columns,
                 scope,
@@ -391,21 +423,18 @@ class AnomalyModel(Detector[AnomalyModelParams]):
                 continue
             activity = self.activity[(scope, size)]
             # Flagged and suspect windows teach nothing.
-            flagged = {
-                window.key
+            flagged = [
+                window.client
                 for window in windows
                 if not self._judge_client(scope, window, index, size, end, activity)
-            }
-            values = volumes.values
-            keys_seen = volumes.keys
+            ]
+            values, seen = volumes.values, volumes.ids
+            assert seen is not None
             if flagged:  # a flagged window teaches nothing
-                keep = [k not in flagged for k in keys_seen]
-                keys_seen = [k for k, kept in zip(keys_seen, keep, strict=True) if kept]
-                values = values[np.asarray(keep, dtype=bool)]
-            activity.learn(keys_seen, values)
+                keep = ~np.isin(seen, flagged)
+                seen, values = seen[keep], values[keep]
+            activity.learn(seen, values)
             self.rarity[(scope, size)].add(values)
-            if not activity.windows % 360:
-                activity.expire(int(self.params.ttl_s / size))
 
     def _judge_routes(self, windows: list[Window], index: int, size: float, end: float) -> None:
         """Routes against their own models (routes differ too much to be peers), all
@@ -461,7 +490,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         model = self.models[(scope, size)]
         self.windows_judged += 1
         own = entity.baselines[index]
-        history, candidates = self._own_history(activity, window.key, own, x)
+        history, candidates = self._own_history(activity, window.client, own, x)
         drivers = self._drivers(candidates, window)
         if history >= p.min_history and not drivers:
             # Its own history clears it, whatever its peers say: the population model
@@ -511,17 +540,16 @@ class AnomalyModel(Detector[AnomalyModelParams]):
         return False
 
     def _own_history(
-        self, activity: Activity, key: str, own: RobustBaseline, x: list[float]
+        self, activity: Activity, client: int, own: RobustBaseline, x: list[float]
     ) -> tuple[int, list[Driver]]:
-        """How many windows of its own a client has, and each feature against them:
-        volume against all its windows, the rest against its busy ones."""
+        """How many windows of its own a client (its id) has, and each feature against
+        them: volume against all its windows, the rest against its busy ones."""
         p = self.params
-        slot = activity.slots.get(key, -1)
-        history = int(activity.seen[slot]) if slot >= 0 else 0
+        history = activity.history(client)
         candidates: list[Driver] = []
         if history >= p.min_history:
             volume = [x[INDEX[f]] for f in VOLUME]
-            _, level, z = activity.deviations(slot, volume)
+            _, level, z = activity.deviations(client, volume)
             candidates += [Driver(f, volume[i], level[i], z[i]) for i, f in enumerate(VOLUME)]
         if own.seen >= p.min_history:
             z_own = own.deviations(x)
@@ -654,10 +682,7 @@ class AnomalyModel(Detector[AnomalyModelParams]):
     def tracked(self) -> int:
         """Routes, and clients (principals, addresses) with a volume history: every
         client seen; the busy ones also have baselines of all features."""
-        clients = sum(
-            max(len(self.activity[(scope, w.size_s)]) for w in self.params.windows)
-            for scope in ("principal", "ip")
-        )
+        clients = sum(len(space) for space in self.clients.values())
         return len(self.entities["route"]) + max(
             clients, len(self.entities["principal"]) + len(self.entities["ip"])
         )
@@ -682,6 +707,8 @@ class AnomalyModel(Detector[AnomalyModelParams]):
             "window": (self._start, self._end, chunk),
             "levels": [(level.start, list(level.chunks)) for level in self._levels],
             "models": self.models,
+            "clients": self.clients,
+            "closed": self._closed,
             "activity": self.activity,
             "rarity": self.rarity,
             "cleared": self._cleared,
@@ -710,6 +737,8 @@ class AnomalyModel(Detector[AnomalyModelParams]):
             for level, (start, chunks) in zip(self._levels, state["levels"], strict=True):
                 level.start, level.chunks = start, chunks
             self.models = state["models"]
+            self.clients = state["clients"]
+            self._closed = state["closed"]
             self.activity = state["activity"]
             self.rarity = state["rarity"]
             self._cleared = state["cleared"]
@@ -728,8 +757,11 @@ class AnomalyModel(Detector[AnomalyModelParams]):
                             ):
                                 model.move_to(forecasts)
                         mine.put(key, max(self._start, 0.0), entity)
-            for where, activity in state["activity"].items():
-                self.activity[where].adopt(activity)
+            for scope, space in state["clients"].items():
+                ours, theirs = self.clients[scope].adopt(space)
+                for level in self._levels:
+                    where = (scope, level.size_s)
+                    self.activity[where].adopt(state["activity"][where], ours, theirs)
         for source, position in positions.items():
             self._resume[source] = max(position, self._resume.get(source, -1))
             self.positions[source] = max(position, self.positions.get(source, -1))

@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from detectors.anomaly.keyspace import NOBODY, Ids
 from gatewatch.event import Event
 
 FEATURES: tuple[str, ...] = (
@@ -103,6 +104,8 @@ class Columns:
     # "ip": the client address; "principal": "u:user" / "k:key" / "" (none); "route";
     # "obj": the path on a templated route (it names an object), else ""; "agent".
     keyed: dict[str, Coded] = field(default_factory=dict)
+    # "ip", "principal" once named (``keyspace``): each distinct value's client id.
+    ids: dict[str, Ids] = field(default_factory=dict)
 
     @classmethod
     def of(cls, events: Sequence[Event], is_login: Callable[[str], bool]) -> Columns:
@@ -149,7 +152,12 @@ class Columns:
         }
         joined = cls(**columns)
         for name in _KEYED:
-            joined.keyed[name] = _join_codes([p.keyed[name] for p in parts])
+            coded = [p.keyed[name] for p in parts]
+            if all(name in p.ids for p in parts):
+                ids = [p.ids[name] for p in parts]
+                joined.keyed[name], joined.ids[name] = _join_ids(coded, ids)
+            else:
+                joined.keyed[name] = _join_codes(coded)
         return joined
 
     def codes(self, name: str) -> Coded:
@@ -211,6 +219,7 @@ class Window:
     # this entity's index.
     entity_of_row: npt.NDArray[np.int64] | None = None
     index: int = 0
+    client: int = -1  # its id (``keyspace``) when its scope names clients
     _rows: npt.NDArray[np.intp] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -315,8 +324,9 @@ class Volumes:
     """Every entity's volume in one window, busy or not (``activity.VOLUME`` order,
     log1p): what the activity baselines and rarity histograms learn."""
 
-    keys: list[str]
+    keys: Array  # the entities' names
     values: npt.NDArray[np.float64]  # rows: entities; columns: requests, bytes in, out
+    ids: Ids | None = None  # ... and ids, when the column has them
 
 
 def _principals(keys: Coded, users: Array, login: npt.NDArray[np.bool_]) -> Coded:
@@ -350,6 +360,17 @@ def _join_codes(parts: Sequence[Coded]) -> Coded:
     return np.concatenate(out), uniques
 
 
+def _join_ids(parts: Sequence[Coded], ids: Sequence[Ids]) -> tuple[Coded, Ids]:
+    """``_join_codes`` of columns whose values have ids: ints joined, not strings."""
+    distinct, first = np.unique(np.concatenate(ids), return_index=True)
+    names = np.concatenate([uniques for _, uniques in parts])[first]
+    codes = [
+        np.searchsorted(distinct, part_ids)[part_codes]
+        for (part_codes, _), part_ids in zip(parts, ids, strict=True)
+    ]
+    return (np.concatenate(codes), names), distinct
+
+
 def busy_windows(
     columns: Columns,
     key: str,
@@ -362,17 +383,20 @@ def busy_windows(
     """The windows of the entities named by the ``key`` column (``ip``, ``principal``
     or ``route``; "" is nobody) that sent at least ``min_requests`` requests or
     ``min_bytes`` bytes, and every entity's volume."""
-    if not len(columns):
-        return [], Volumes([], np.zeros((0, 3)))
     codes, uniques = columns.codes(key)
+    ids = columns.ids.get(key)
+    if not len(columns):
+        return [], Volumes(uniques, np.zeros((0, 3)), ids)
     n_keys = len(uniques)
     counts = np.bincount(codes, minlength=n_keys)
     sent = np.bincount(codes, weights=columns.bytes_in, minlength=n_keys)
     received = np.bincount(codes, weights=columns.bytes_out, minlength=n_keys)
-    somebody = uniques != ""
+    # With ids, no string is compared (nobody is id 0).
+    somebody = uniques != "" if ids is None else ids != NOBODY
     volumes = Volumes(
-        uniques[somebody].tolist(),
+        uniques[somebody],
         np.log1p(np.column_stack((counts, sent, received))[somebody]),
+        None if ids is None else ids[somebody],
     )
     busy = (counts >= min_requests) | (sent + received >= min_bytes)
     busy &= somebody
@@ -407,6 +431,7 @@ def busy_windows(
         address_sets = _members(lc, columns.codes("ip"), rows, b)
     none: list[str] = []
     names = uniques[busy_codes].tolist()
+    clients = None if ids is None else ids[busy_codes].tolist()
     requests = n.tolist()
     windows = [
         Window(
@@ -424,6 +449,7 @@ def busy_windows(
             columns=columns,
             entity_of_row=row_code,
             index=i,
+            client=-1 if clients is None else clients[i],
         )
         for i in range(b)
     ]
@@ -501,4 +527,4 @@ def _members(
     return [found[bounds[i] : min(bounds[i + 1], bounds[i] + cap)].tolist() for i in range(b)]
 
 
-_COLUMN_NAMES = tuple(name for name in Columns.__slots__ if name != "keyed")
+_COLUMN_NAMES = tuple(name for name in Columns.__slots__ if name not in ("keyed", "ids"))

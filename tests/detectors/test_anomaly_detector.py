@@ -7,6 +7,7 @@ import pytest
 
 from detectors.anomaly.detector import AnomalyModel, AnomalyModelParams
 from detectors.anomaly.features import FEATURES, Columns, busy_windows
+from detectors.anomaly.keyspace import NOBODY, KeySpace
 from detectors.engine import DetectionEngine
 from gatewatch.errors import ConfigError
 from gatewatch.event import Event
@@ -161,7 +162,7 @@ def test_a_burst_its_peers_find_ordinary_is_held_back_then_flagged_if_it_goes_on
     found = run(short, in_order(busy_peers + history + client(1210, 20, rate=6.0)))
     assert not [f for f in found if f.entity == quiet]
     level = short.activity[("ip", 10.0)]
-    _, usual, _ = level.deviations(level.slots[quiet], [0.0, 0.0, 0.0])
+    _, usual, _ = level.deviations(short.clients["ip"].id(quiet), [0.0, 0.0, 0.0])
     assert math.expm1(usual[0]) < 10  # the two busy windows were not learnt
 
     long = AnomalyModel(AnomalyModelParams())
@@ -304,7 +305,7 @@ def test_window_features_in_model_space() -> None:
     columns = Columns.of(events, lambda route: False)
     (window,), volumes = busy_windows(columns, "ip", min_requests=10, min_bytes=math.inf)
     assert busy_windows(columns, "ip", min_requests=11, min_bytes=math.inf)[0] == []
-    assert volumes.keys == [events[0].client_ip]
+    assert volumes.keys.tolist() == [events[0].client_ip]
     assert volumes.values.tolist() == [[math.log1p(10), math.log1p(100), math.log1p(10_000)]]
     x = dict(zip(FEATURES, window.vector(set(window.agents), None), strict=True))
     assert x["status_404"] == pytest.approx(0.3) and x["error_4xx"] == pytest.approx(0.3)
@@ -351,6 +352,44 @@ def test_distinct_counts_hold_for_many_clients_and_objects() -> None:
     ]
 
 
+def test_clients_named_once_are_joined_by_id_in_the_longer_windows() -> None:
+    """The shortest windows' principals and addresses get ids (``KeySpace``); a longer
+    window joins their ids, not their strings, and finds the same clients, with the
+    same counts, as joining by name (nobody, "" or id 0, is never a client)."""
+    events = [
+        make_event(
+            client_ip=f"203.0.113.{i % 30}", user=f"u{i % 7}" if i % 3 else "",
+            path=f"/api/v1/products/{i % 11}", route=PRODUCT,
+        )
+        for i in range(900)
+    ]  # fmt: skip
+    thirds = (events[:300], events[300:600], events[600:])
+    by_name = Columns.concat([Columns.of(part, lambda route: False) for part in thirds])
+    space = KeySpace()
+    parts = [Columns.of(part, lambda route: False) for part in thirds]
+    for part in parts:
+        for scope in ("ip", "principal"):
+            part.ids[scope] = space.ids(part.codes(scope)[1])
+    by_id = Columns.concat(parts)
+    for scope in ("ip", "principal"):
+        codes, uniques = by_id.codes(scope)
+        assert space.names(by_id.ids[scope]).tolist() == uniques.tolist()
+        name_codes, name_uniques = by_name.codes(scope)
+        assert uniques[codes].tolist() == name_uniques[name_codes].tolist()
+        windows, volumes = busy_windows(by_id, scope, min_requests=20, min_bytes=math.inf)
+        expected, expected_volumes = busy_windows(
+            by_name, scope, min_requests=20, min_bytes=math.inf
+        )
+        assert len(windows) == (30 if scope == "ip" else 7)
+        assert sorted((w.key, w.requests, w.objects) for w in windows) == sorted(
+            (w.key, w.requests, w.objects) for w in expected
+        )
+        assert all(space.id(w.key) == w.client for w in windows)
+        assert volumes.ids is not None and NOBODY not in volumes.ids.tolist()
+        assert space.names(volumes.ids).tolist() == volumes.keys.tolist()
+        assert sorted(volumes.keys.tolist()) == sorted(expected_volumes.keys.tolist())
+
+
 def test_equal_strings_held_as_separate_objects_are_one_entity() -> None:
     """Key columns are coded by object identity first (the normaliser shares most
     strings); a string parsed afresh on each line must still be one client, key and
@@ -373,3 +412,28 @@ def test_equal_strings_held_as_separate_objects_are_one_entity() -> None:
     assert window.agents == [agent] and window.addresses == []
     (client,), _ = busy_windows(columns, "ip", min_requests=12, min_bytes=math.inf, addresses=True)
     assert client.key == ip and client.addresses == [ip]
+
+
+def test_clients_are_forgotten_when_idle_or_too_many_but_not_while_a_window_holds_them() -> None:
+    """Past ``max_entities`` the least recently seen principals and addresses go (at
+    most the limit, plus those the open minute holds); idle for ``ttl_s`` they go
+    too; a forgotten client's id is reused with a history of its own."""
+    detector = AnomalyModel(AnomalyModelParams(max_entities=50, ttl_s=600))
+    space, level = detector.clients["ip"], detector.activity[("ip", 10.0)]
+    # 25 new addresses every 10 s for 5 minutes, one request each.
+    crowd = [
+        make_event(ts=BASE_TS + i * 0.4, client_ip=f"10.0.{i // 250}.{i % 250}", user="")
+        for i in range(750)
+    ]
+    run(detector, crowd, finish=False)
+    assert len(space) <= 50 + 6 * 25  # the limit, and what the open minute holds
+    assert space.id("10.0.0.0") == -1 and space.id("10.0.2.200") >= 0  # 280 s: recent
+    assert len(level) == len(space)  # a history for each client known, no more
+    assert space.capacity <= 1 + 50 + 7 * 25  # 750 clients seen: the ids were reused
+    # Idle for ttl_s: forgotten at the next pass (every 360 shortest windows).
+    late = [
+        make_event(ts=BASE_TS + 300 + 10 * i, client_ip="198.51.100.1", user="") for i in range(400)
+    ]
+    run(detector, late, finish=False)
+    assert space.id("10.0.2.200") == -1 and len(space) == 1
+    assert level.history(space.id("198.51.100.1")) == 399  # the last window is open
