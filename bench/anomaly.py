@@ -1,6 +1,7 @@
 """The learned-baseline detector on simulated API traffic: what it catches, what it costs.
 
-``python -m bench.anomaly [--duration 3600] [--seed 7] [--reuse] [--cost-only [--parts]]``
+``python -m bench.anomaly [--duration 3600] [--seed 7] [--reuse] [--cost-only [--parts]
+[--crowd 10 --crowd-seconds 600]]``
 
 One run of the simulator (benign crowd, its traps, and every attack episode) goes
 through the ``anomaly_model`` detector alone, as ``gatewatch detect`` parses it, and
@@ -16,8 +17,9 @@ the figures are:
 
 ``--cost-only`` gives the cost at four rates: the simulator's (about 110 events/s);
 ten times the clients, each at its usual pace (``simulate --crowd 10``: a busier API,
-about 1,000 events/s); and the same hour with every client 10x and 50x faster (event
-times compressed: a stress case, as nearly every client then sends like a scraper).
+about 1,000 events/s; ``--crowd 40 --crowd-seconds 300`` gives about 4,200 events/s);
+and the same hour with every client 10x and 50x faster (event times compressed: a
+stress case, as nearly every client then sends like a scraper).
 
 Needs nothing from ../shared (the simulator writes its own labels).
 """
@@ -66,14 +68,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--parts", action="store_true", help="with --cost-only: where the time goes, per part"
     )
+    parser.add_argument(
+        "--crowd",
+        type=int,
+        default=CROWD,
+        help="with --cost-only: the busier API's clients, times the simulator's",
+    )
+    parser.add_argument(
+        "--crowd-seconds", type=int, default=CROWD_SECONDS, help="... for this many seconds"
+    )
     args = parser.parse_args(argv)
     work: Path = args.out
     events = _simulated(work, args, duration=args.duration)
     if args.cost_only:
         _cost(events, "the simulator's rate", parts=args.parts)
-        crowd = work.parent / f"{work.name}-crowd{CROWD}"
-        what = f"{CROWD}x the clients (--crowd {CROWD})"
-        _cost(_simulated(crowd, args, duration=CROWD_SECONDS, crowd=CROWD), what, parts=args.parts)
+        factor, seconds = args.crowd, args.crowd_seconds
+        name = f"-crowd{factor}" if (factor, seconds) == (CROWD, CROWD_SECONDS) else ""
+        crowd = work.parent / f"{work.name}{name or f'-crowd{factor}-{seconds}'}"
+        what = f"{factor}x the clients (--crowd {factor})"
+        _cost(_simulated(crowd, args, duration=seconds, crowd=factor), what, parts=args.parts)
         for factor in (10, 50):
             what = f"every client {factor}x faster"
             _cost(_denser(events, factor), what, parts=args.parts)
