@@ -147,8 +147,8 @@ class Checkpoints:
                 )
             else:
                 log.warning(
-                    "checkpoint of %s no longer fits its config (windows or model changed): "
-                    "its baselines start empty",
+                    "checkpoint of %s no longer fits (its windows or model changed, or an "
+                    "earlier version of the detector wrote it): its baselines start empty",
                     detector.label,
                 )
         return restored

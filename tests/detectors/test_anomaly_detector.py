@@ -238,6 +238,11 @@ def test_a_snapshot_of_other_windows_is_refused(traffic: list[Event]) -> None:
     run(first, traffic[:5000], finish=False)
     other = AnomalyModelParams(windows=({"size_s": 30, "min_requests": 8},))  # type: ignore[arg-type]
     assert not AnomalyModel(other).restore(first.snapshot() or {})
+    # ... and so is one an earlier version of the detector wrote (another layout).
+    older = {**first.snapshot(), "version": 6}
+    fresh = AnomalyModel(AnomalyModelParams())
+    assert not fresh.restore(older) and fresh.tracked() == 0
+    assert fresh.restore(first.snapshot()) and fresh.tracked() == first.tracked()
 
 
 def test_taking_over_a_partition_keeps_known_entities_and_adds_the_rest(
