@@ -47,7 +47,7 @@ class Activity:
         return int(np.count_nonzero(self.seen))
 
     def history(self, client: int) -> int:
-        """Windows of ``client``'s learnt."""
+        """How many of ``client``'s windows were learnt (0: none, or an id it never saw)."""
         return int(self.seen[client]) if 0 <= client < len(self.seen) else 0
 
     def deviations(
