@@ -77,13 +77,11 @@ class KeySpace:
         ``keep`` (ids still held). Returns the forgotten ids, for the histories to
         clear: they are handed out again."""
         used = np.zeros(self._top, dtype=bool)
-        live = np.fromiter(self._ids.values(), np.int64, count=len(self._ids))
-        used[live] = True
+        used[self._clients()] = True
         drop = used & (self.last_seen[: self._top] < before)
-        remaining = len(live) - 1 - int(np.count_nonzero(drop))
+        remaining = len(self) - int(np.count_nonzero(drop))
         if remaining > limit:
             candidates = np.flatnonzero(used & ~drop)
-            candidates = candidates[candidates != NOBODY]
             order = np.argsort(self.last_seen[candidates], kind="stable")
             drop[candidates[order[: remaining - max(1, limit // 2)]]] = True
         drop[NOBODY] = False
@@ -99,11 +97,16 @@ class KeySpace:
     def adopt(self, other: KeySpace) -> tuple[Ids, Ids]:
         """Name here every client ``other`` knows (a partition taken over from another
         consumer): (our ids, its ids) of them, in the same order."""
-        theirs = np.fromiter(other._ids.values(), np.int64, count=len(other._ids))
-        theirs = theirs[theirs != NOBODY]
+        theirs = other._clients()
         mine = self.ids(other._names[theirs])
         self.last_seen[mine] = np.maximum(self.last_seen[mine], other.last_seen[theirs])
         return mine, theirs
+
+    def _clients(self) -> Ids:
+        """The ids in use, nobody aside."""
+        ids: Ids = np.fromiter(self._ids.values(), np.int64, count=len(self._ids))
+        in_use: Ids = ids[ids != NOBODY]
+        return in_use
 
     def _allocate(self, count: int) -> Ids:
         reused = self._free[:count]
