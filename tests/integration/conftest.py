@@ -1,6 +1,6 @@
 """Fixtures for tests against a real Kafka broker (``tests/kafka_broker.py``).
 
-One broker for the session, two topics of six partitions holding 100,000 simulated
+One broker for the session, two topics of six partitions holding 50,000 simulated
 gateway log lines (1% garbage) produced once, and consumer processes that each have
 their own data directory (chDB allows one engine path per process). Tests read a
 consumer's store from a separate short-lived process, after the consumer has exited.
@@ -34,7 +34,7 @@ from ingest.simulator.traffic import SimulationConfig, generate
 from tests.kafka_broker import REPO_ROOT, KafkaBroker, kafka_available
 
 PARTITIONS = 6
-TOPICS = {"gw-it-canonical": ("canonical", 60_000), "gw-it-nginx": ("nginx", 40_000)}
+TOPICS = {"gw-it-canonical": ("canonical", 30_000), "gw-it-nginx": ("nginx", 20_000)}
 GARBAGE_EVERY = 100  # 1%
 SECRET = "s3cr3t-do-not-store"
 CLIENT_TIMEOUT_S = 30.0

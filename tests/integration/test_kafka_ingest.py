@@ -2,7 +2,7 @@
 crashes, rebalances, broker restarts and graceful stops.
 
 Each test runs consumer processes in their own consumer group over the session's
-100,000 records (1% garbage) and counts what their stores hold with ``FINAL``.
+50,000 records (1% garbage) and counts what their stores hold with ``FINAL``.
 """
 
 from __future__ import annotations
