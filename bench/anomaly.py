@@ -19,7 +19,10 @@ the figures are:
 ten times the clients, each at its usual pace (``simulate --crowd 10``: a busier API,
 about 1,000 events/s; ``--crowd 40 --crowd-seconds 300`` gives about 4,200 events/s);
 and the same hour with every client 10x and 50x faster (event times compressed: a
-stress case, as nearly every client then sends like a scraper).
+stress case, as nearly every client then sends like a scraper). Each rate also
+prints its floor: the time to copy out of every request a reference to each field the
+features read, the least any detector reading Python Event objects pays
+(``bench.anomaly_parts.print_floor``).
 
 Needs nothing from ../shared (the simulator writes its own labels).
 """
@@ -39,7 +42,7 @@ from typing import Any
 
 import orjson
 
-from bench.anomaly_parts import print_parts
+from bench.anomaly_parts import print_floor, print_parts
 from bench.common import OUT, canonical_events, feed, figure
 from detectors.anomaly.detector import AnomalyModel, AnomalyModelParams
 from detectors.engine import DetectionEngine
@@ -143,6 +146,7 @@ def _cost(events: list[Event], what: str, *, parts: bool = False) -> None:
     )
     if parts:
         print_parts(events, cost)
+    print_floor(events, REPEAT)
 
 
 def _detector_cost(events: list[Event], runs: int = REPEAT) -> tuple[float, AnomalyModel]:

@@ -4,18 +4,28 @@ microseconds per event (``python -m bench.anomaly --cost-only --parts``).
 Each part's functions are wrapped with a timer for one run; what the windows do not
 account for is the per-request work (``observe``: an append). The wrappers cost a
 little themselves, so the parts add up to slightly more than the plain cost figure.
+
+``print_floor`` measures what no change inside the detector can go below while
+requests reach it as Python objects: a reference to each field the features read,
+copied out of every request into one array per field, nothing converted or counted.
 """
 
 from __future__ import annotations
 
 import collections
+import gc
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any
 
+import numpy as np
+
 import detectors.anomaly.detector as detector_module
-from bench.common import feed, figure
+import detectors.anomaly.features as features_module
+from bench.common import feed, figure, timed
 from detectors.anomaly.activity import Activity, Rarity
 from detectors.anomaly.detector import AnomalyModel, AnomalyModelParams
 from detectors.anomaly.features import Columns
@@ -50,6 +60,53 @@ def print_parts(events: list[Event], cost: float) -> None:
         figure(f"  {part}", spent[part] * per_event, "us/event")
     requests = cost - spent["windows"] * per_event
     figure("  per request, outside windows (observe)", max(requests, 0.0), "us/event")
+
+
+def print_floor(events: list[Event], runs: int) -> None:
+    """The floor (see the module's docstring), over the detector's shortest windows:
+    the fastest of ``runs`` passes."""
+    size = AnomalyModelParams().windows[0].size_s
+    windows: list[list[Event]] = []
+    end = -math.inf
+    for event in events:
+        if event.ts >= end:
+            windows.append([])
+            end = (math.floor(event.ts / size) + 1) * size
+        windows[-1].append(event)
+    fields = fields_read(windows[0])
+    getters = [itemgetter(Event._fields.index(name)) for name in fields]
+    fastest = math.inf
+    for _ in range(runs):
+        gc.collect()
+        with timed() as timing:
+            for window in windows:
+                for getter in getters:
+                    np.fromiter(map(getter, window), dtype=object, count=len(window))
+        fastest = min(fastest, timing.cpu)
+    figure(
+        f"  floor: {len(fields)} fields of each request copied as references",
+        fastest / len(events) * 1e6,
+        "us/event",
+    )
+
+
+def fields_read(events: list[Event]) -> list[str]:
+    """The Event fields ``Columns.of`` reads, in the order it reads them (recorded on a
+    call over ``events``, so the floor follows the features as they change)."""
+    read: list[str] = []
+
+    class Recording(dict[str, Any]):
+        def __getitem__(self, name: str) -> Any:
+            read.append(name)
+            return super().__getitem__(name)
+
+    original = features_module._FIELD
+    features_module._FIELD = Recording(original)
+    try:
+        Columns.of(events, lambda _: False)
+    finally:
+        features_module._FIELD = original
+    return list(dict.fromkeys(read))
 
 
 def _ignore(_: object) -> None:
