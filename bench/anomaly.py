@@ -21,7 +21,7 @@ about 1,000 events/s; ``--crowd 40 --crowd-seconds 300`` gives about 4,200 event
 and the same hour with every client 10x and 50x faster (event times compressed: a
 stress case, as nearly every client then sends like a scraper). Each rate also
 prints its floor: the time to copy out of every request a reference to each field the
-features read, the least any detector reading Python Event objects pays
+features read, the least that reading them out of Python Event objects costs
 (``bench.anomaly_parts.print_floor``).
 
 Needs nothing from ../shared (the simulator writes its own labels).

@@ -5,8 +5,8 @@ Each part's functions are wrapped with a timer for one run; what the windows do 
 account for is the per-request work (``observe``: an append). The wrappers cost a
 little themselves, so the parts add up to slightly more than the plain cost figure.
 
-``print_floor`` measures what no change inside the detector can go below while
-requests reach it as Python objects: a reference to each field the features read,
+``print_floor`` measures the least that reading the features' fields costs while
+requests reach the detector as Python objects: a reference to each field they read,
 copied out of every request into one array per field, nothing converted or counted.
 """
 
