@@ -361,14 +361,26 @@ def _join_codes(parts: Sequence[Coded]) -> Coded:
 
 
 def _join_ids(parts: Sequence[Coded], ids: Sequence[Ids]) -> tuple[Coded, Ids]:
-    """``_join_codes`` of columns whose values have ids: ints joined, not strings."""
-    distinct, first = np.unique(np.concatenate(ids), return_index=True)
-    names = np.concatenate([uniques for _, uniques in parts])[first]
+    """``_join_codes`` of columns whose values have ids: ints joined, not strings.
+
+    Ids are small (a key space hands freed ones out again), so each is marked in an
+    array as long as the largest, not sorted: the distinct ids come out ascending
+    and each id's rank is its code. An id names one value, so any of its rows gives
+    the name.
+    """
+    every = np.concatenate(ids)
+    if not len(every):
+        return (np.concatenate([codes for codes, _ in parts]), parts[0][1][:0]), every
+    holder = np.full(int(every.max()) + 1, -1, dtype=np.intp)
+    holder[every] = np.arange(len(every))
+    present = holder >= 0
+    distinct = np.flatnonzero(present)
+    rank = np.cumsum(present) - 1
+    names = np.concatenate([uniques for _, uniques in parts])[holder[distinct]]
     codes = [
-        np.searchsorted(distinct, part_ids)[part_codes]
-        for (part_codes, _), part_ids in zip(parts, ids, strict=True)
+        rank[part_ids][part_codes] for (part_codes, _), part_ids in zip(parts, ids, strict=True)
     ]
-    return (np.concatenate(codes), names), distinct
+    return (np.concatenate(codes), names), distinct.astype(np.int64, copy=False)
 
 
 def busy_windows(
